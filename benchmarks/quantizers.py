@@ -1,0 +1,126 @@
+"""Quantizer throughput and memory: FSQ vs MaskGIT VQ, and FSQ against a memory copy.
+
+  python -m benchmarks.quantizers            # the table in the README (CPU: minutes)
+  python -m benchmarks.quantizers --full     # also the VQ cells over the FLOP budget
+
+Throughput is tokens/s (median of `--repeats` timed calls after a compile-and-warm-up call).
+"XLA MiB" is the compiled program's buffer plan (arguments + outputs + temporaries) from
+XLA's memory analysis: deterministic, and what bounds the device memory a call needs.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fsq import FSQ, FSQQuantizer, VectorQuantizer, levels_for_codebook_size
+
+VQ_DIM = 256  # MaskGIT's embedding dimension.
+VQ_FLOP_BUDGET = 2**38  # Distance-matmul FLOPs above which a CPU cell is skipped.
+
+
+def time_call(fn, *args, repeats: int) -> float:
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def xla_mib(fn, *args) -> float:
+  memory = jax.jit(fn).lower(*args).compile().memory_analysis()
+  if memory is None:
+    return float("nan")
+  total = (memory.argument_size_in_bytes + memory.output_size_in_bytes
+           + memory.temp_size_in_bytes)
+  return total / 2**20
+
+
+def quantizer_fns(name: str, size: int, tokens: int):
+  """(forward, forward+backward, inputs) for one quantizer at one codebook size."""
+  key = jax.random.key(0)
+  if name == "fsq":
+    layer = FSQQuantizer(levels=levels_for_codebook_size(size))
+    z = jax.random.normal(key, (tokens, len(layer.levels)))
+    variables = {}
+  else:
+    layer = VectorQuantizer(codebook_size=size)
+    z = jax.random.normal(key, (tokens, VQ_DIM))
+    variables = layer.init(key, z[:8])
+
+  def forward(variables, z):
+    z_q, aux = layer.apply(variables, z)
+    return z_q, aux["indices"], aux["loss"]
+
+  def loss(variables, z):
+    z_q, aux = layer.apply(variables, z)
+    return jnp.mean(z_q**2) + aux["loss"]
+
+  return jax.jit(forward), jax.jit(jax.grad(loss, argnums=(0, 1))), (variables, z)
+
+
+def quantizer_table(sizes, token_counts, repeats: int, full: bool) -> list[str]:
+  rows = ["| quantizer | codebook | tokens | fwd tokens/s | fwd+bwd tokens/s | fwd XLA MiB "
+          "| fwd+bwd XLA MiB |", "|---|---|---|---|---|---|---|"]
+  for name in ("fsq", "vq"):
+    for size in sizes:
+      for tokens in token_counts:
+        flops = 2 * tokens * size * VQ_DIM
+        label = f"| {name} | 2^{int(np.log2(size))} | 2^{int(np.log2(tokens))} |"
+        if name == "vq" and flops > VQ_FLOP_BUDGET and not full:
+          rows.append(f"{label} skipped: {flops / 1e12:.1f} TFLOP | | | |")
+          continue
+        forward, backward, args = quantizer_fns(name, size, tokens)
+        t_fwd = time_call(forward, *args, repeats=repeats)
+        t_bwd = time_call(backward, *args, repeats=repeats)
+        rows.append(f"{label} {tokens / t_fwd:,.0f} | {tokens / t_bwd:,.0f} | "
+                    f"{xla_mib(forward, *args):,.0f} | {xla_mib(backward, *args):,.0f} |")
+        print(rows[-1], flush=True)
+  return rows
+
+
+def copy_ratio(repeats: int) -> list[str]:
+  """FSQ forward (codes + indices, fp32, 2^20 x 5) against copying the bytes it moves."""
+  tokens, levels = 2**20, levels_for_codebook_size(2**12)
+  fsq = FSQ(levels)
+  z = jax.random.normal(jax.random.key(0), (tokens, len(levels)), jnp.float32)
+  forward = jax.jit(fsq.__call__)
+  t_fsq = time_call(forward, z, repeats=repeats)
+  moved = z.nbytes * 2 + tokens * 4  # Read z, write codes (fp32) and indices (int32).
+  src = np.random.default_rng(0).random(moved // 8 // 2)  # Copy reads and writes half each.
+  dst = np.empty_like(src)
+  times = []
+  for _ in range(repeats + 1):
+    start = time.perf_counter()
+    np.copyto(dst, src)
+    times.append(time.perf_counter() - start)
+  t_copy = statistics.median(times[1:])
+  return [f"FSQ forward, {tokens} tokens x {len(levels)} channels fp32 (codes + indices): "
+          f"{t_fsq * 1e3:.2f} ms; copying the same {moved / 2**20:.0f} MiB: "
+          f"{t_copy * 1e3:.2f} ms; ratio {t_fsq / t_copy:.2f}x (target <= 3x)"]
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--full", action="store_true", help="run VQ cells over the budget")
+  parser.add_argument("--sizes", default="8,10,12,14,16", help="log2 codebook sizes")
+  parser.add_argument("--tokens", default="16,18,20", help="log2 token counts")
+  args = parser.parse_args()
+  sizes = [2 ** int(s) for s in args.sizes.split(",")]
+  token_counts = [2 ** int(t) for t in args.tokens.split(",")]
+  print(f"devices: {jax.devices()}  jax {jax.__version__}")
+  lines = copy_ratio(args.repeats)
+  print(lines[0], flush=True)
+  table = quantizer_table(sizes, token_counts, args.repeats, args.full)
+  print("\n".join(lines + [""] + table))
+
+
+if __name__ == "__main__":
+  main()

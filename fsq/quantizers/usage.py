@@ -1,0 +1,86 @@
+"""Codebook usage statistics accumulated over many batches, devices and hosts."""
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+# Above this many codes the counts are kept sparse (only the codes seen), so usage works
+# for FSQ codebooks far too large to materialise.
+DENSE_LIMIT = 2**24
+
+
+def _to_host(x) -> np.ndarray:
+  """The whole of a (possibly multi-host, sharded) array as numpy."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    x = multihost_utils.process_allgather(x, tiled=True)
+  return np.asarray(x)
+
+
+class CodebookUsage:
+  """Per-code counts; usage = fraction of codes used at least once (PAPER.md section 4).
+
+  `update` takes integer indices of any shape (numpy, or a jax array sharded over the
+  devices of every host); pass `valid` to drop padded rows.
+  """
+
+  def __init__(self, codebook_size: int, dense_limit: int = DENSE_LIMIT):
+    if codebook_size < 1:
+      raise ValueError(f"codebook_size must be >= 1, got {codebook_size}.")
+    self.codebook_size = int(codebook_size)
+    self.dense = self.codebook_size <= dense_limit
+    self._counts = np.zeros(self.codebook_size, np.int64) if self.dense else None
+    self._keys = np.zeros(0, np.int64)
+    self._values = np.zeros(0, np.int64)
+
+  def update(self, indices, valid=None) -> None:
+    indices = _to_host(indices).astype(np.int64)
+    if valid is None:
+      flat = indices.reshape(-1)
+    else:  # valid's shape is a prefix of the indices' shape, e.g. (batch,).
+      valid = _to_host(valid).astype(bool)
+      valid = valid.reshape(valid.shape + (1,) * (indices.ndim - valid.ndim))
+      flat = indices[np.broadcast_to(valid, indices.shape)]
+    if flat.size and (flat.min() < 0 or flat.max() >= self.codebook_size):
+      raise ValueError(f"indices must lie in [0, {self.codebook_size}), got values in "
+                       f"[{flat.min()}, {flat.max()}].")
+    if self.dense:
+      self._counts += np.bincount(flat, minlength=self.codebook_size)
+      return
+    new_keys, new_counts = np.unique(flat, return_counts=True)
+    merged = np.concatenate([self._keys, new_keys])
+    keys, inverse = np.unique(merged, return_inverse=True)
+    values = np.bincount(inverse, weights=np.concatenate([self._values, new_counts]))
+    self._keys, self._values = keys, values.astype(np.int64)
+
+  @property
+  def total(self) -> int:
+    return int(self._counts.sum() if self.dense else self._values.sum())
+
+  @property
+  def num_used(self) -> int:
+    return int(np.count_nonzero(self._counts) if self.dense else self._keys.size)
+
+  def counts_of_used(self) -> np.ndarray:
+    """Counts of the codes used at least once (order unspecified)."""
+    return self._counts[self._counts > 0] if self.dense else self._values
+
+  def usage(self) -> float:
+    """Fraction of the codebook used at least once, in [0, 1]."""
+    return self.num_used / self.codebook_size
+
+  def entropy_bits(self) -> float:
+    """Entropy of the empirical code distribution, in bits (log2 codebook_size at best)."""
+    counts = self.counts_of_used().astype(np.float64)
+    if counts.size == 0:
+      return 0.0
+    p = counts / counts.sum()
+    return float(-np.sum(p * np.log2(p)))
+
+  def perplexity(self) -> float:
+    """2^entropy: the number of equally used codes with the same entropy."""
+    return float(2.0 ** self.entropy_bits())
+
+  def summary(self) -> dict[str, float]:
+    return {"usage": self.usage(), "perplexity": self.perplexity(),
+            "entropy_bits": self.entropy_bits(), "num_used": float(self.num_used)}
