@@ -1,20 +1,13 @@
 """Codebook usage statistics accumulated over many batches, devices and hosts."""
 from __future__ import annotations
 
-import jax
 import numpy as np
-from jax.experimental import multihost_utils
+
+from fsq.distributed import to_host
 
 # Above this many codes the counts are kept sparse (only the codes seen), so usage works
 # for FSQ codebooks far too large to materialise.
 DENSE_LIMIT = 2**24
-
-
-def _to_host(x) -> np.ndarray:
-  """The whole of a (possibly multi-host, sharded) array as numpy."""
-  if isinstance(x, jax.Array) and not x.is_fully_addressable:
-    x = multihost_utils.process_allgather(x, tiled=True)
-  return np.asarray(x)
 
 
 class CodebookUsage:
@@ -34,11 +27,11 @@ class CodebookUsage:
     self._values = np.zeros(0, np.int64)
 
   def update(self, indices, valid=None) -> None:
-    indices = _to_host(indices).astype(np.int64)
+    indices = to_host(indices).astype(np.int64)
     if valid is None:
       flat = indices.reshape(-1)
     else:  # valid's shape is a prefix of the indices' shape, e.g. (batch,).
-      valid = _to_host(valid).astype(bool)
+      valid = to_host(valid).astype(bool)
       valid = valid.reshape(valid.shape + (1,) * (indices.ndim - valid.ndim))
       flat = indices[np.broadcast_to(valid, indices.shape)]
     if flat.size and (flat.min() < 0 or flat.max() >= self.codebook_size):

@@ -1,0 +1,121 @@
+"""Config helpers: big_vision-style argument strings and validation before anything compiles.
+
+`configs/NAME.py:get_config(arg)` receives the text after the colon of
+`--config=configs/NAME.py:quantizer=vq,codebook_size=1024,runlocal`; `parse_arg` turns it
+into typed values (a bare name means True; levels are written `8-5-5-5`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import ml_collections
+
+from fsq.quantizers import QUANTIZERS, validate_levels
+
+
+class ConfigError(ValueError):
+  """A config that cannot run; the message says what to change."""
+
+
+def _convert(key: str, text: str, default: Any) -> Any:
+  try:
+    if isinstance(default, bool):
+      if text.lower() in ("1", "true", "yes", ""):
+        return True
+      if text.lower() in ("0", "false", "no"):
+        return False
+      raise ValueError(text)
+    if isinstance(default, int):
+      return int(text)
+    if isinstance(default, float):
+      return float(text)
+    if isinstance(default, tuple):
+      return tuple(int(x) for x in text.split("-"))
+  except ValueError:
+    raise ConfigError(f"config argument {key}={text!r} is not a valid {type(default).__name__}"
+                      + (" (write levels like 8-5-5-5)" if isinstance(default, tuple) else "")
+                      ) from None
+  return text
+
+
+def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
+  """Parses "k1=v1,flag,k2=v2" into the keys of `defaults`, typed like the defaults."""
+  values = dict(defaults)
+  for item in filter(None, (arg or "").split(",")):
+    key, _, text = item.partition("=")
+    key = key.strip()
+    if key not in defaults:
+      raise ConfigError(f"unknown config argument {key!r}; this config takes "
+                        f"{', '.join(sorted(defaults))}.")
+    values[key] = True if "=" not in item else _convert(key, text.strip(), defaults[key])
+  return ml_collections.ConfigDict(values)
+
+
+@dataclasses.dataclass
+class Check:
+  """One named validation; `fn(config)` returns an error message or None."""
+  name: str
+  fn: Callable[[ml_collections.ConfigDict], str | None]
+
+
+def check_quantizer(config: ml_collections.ConfigDict) -> str | None:
+  q = config.quantizer
+  if q.name not in QUANTIZERS:
+    return f"quantizer.name={q.name!r} is not one of {sorted(QUANTIZERS)}."
+  if q.name == "fsq":
+    try:
+      validate_levels(q.levels)
+    except ValueError as e:
+      return f"quantizer.levels: {e}"
+  elif q.codebook_size < 2:
+    return f"quantizer.codebook_size must be >= 2, got {q.codebook_size}."
+  return None
+
+
+def check_batch(config: ml_collections.ConfigDict, device_count: int,
+                process_count: int) -> str | None:
+  for key in ("batch_size", "eval_batch_size"):
+    size = config.get(key)
+    if size is not None and (size <= 0 or size % device_count or size % process_count):
+      return (f"{key}={size} must be a positive multiple of the device count {device_count} "
+              f"({process_count} process(es)); set --config.{key} accordingly.")
+  return None
+
+
+def check_steps(config: ml_collections.ConfigDict) -> str | None:
+  if config.total_steps <= 0:
+    return f"total_steps must be positive, got {config.total_steps}."
+  for key in ("log_every", "eval_every", "checkpoint_every"):
+    if config[key] <= 0:
+      return f"{key} must be positive, got {config[key]}."
+  return None
+
+
+def check_workdir_exists(path: str, what: str) -> str | None:
+  if not path:
+    return f"{what} is not set; pass the workdir of a finished Stage I run."
+  if not os.path.isdir(os.path.join(path, "checkpoints")):
+    return f"{what}={path!r} holds no checkpoints/ folder; train Stage I there first."
+  return None
+
+
+def validate(config: ml_collections.ConfigDict, device_count: int, process_count: int,
+             extra: tuple[Check, ...] = ()) -> None:
+  """Raises ConfigError listing every problem of `config` (common checks + a stage's own)."""
+  checks = [Check("steps", check_steps),
+            Check("batch", lambda c: check_batch(c, device_count, process_count))]
+  if "quantizer" in config:
+    checks.append(Check("quantizer", check_quantizer))
+  problems = [msg for check in (*checks, *extra) if (msg := check.fn(config))]
+  if problems:
+    raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def codebook_size(quantizer_config: ml_collections.ConfigDict) -> int:
+  if quantizer_config.name == "fsq":
+    return math.prod(quantizer_config.levels)
+  return quantizer_config.codebook_size

@@ -1,0 +1,39 @@
+"""Numpy/PIL image operations shared by the sources: crops, resizing, flips, greyscale."""
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+# ITU-R BT.601 luma, the weights of tf.image.rgb_to_grayscale.
+_LUMA_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)
+
+
+def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
+  """Greyscale of RGB images (..., 3), repeated over the 3 channels and in the input's dtype (colourisation input)."""
+  luma = rgb.astype(np.float32) @ _LUMA_WEIGHTS
+  if np.issubdtype(rgb.dtype, np.integer):
+    luma = np.round(luma)
+  return np.repeat(luma[..., None], 3, axis=-1).astype(rgb.dtype)
+
+
+def resize(array: np.ndarray, size: int, resample: Image.Resampling) -> np.ndarray:
+  """Resizes a uint8 (H, W, 3) image, or a float32/int32 (H, W) map, to (size, size) with PIL (antialiased)."""
+  if array.ndim == 2 and array.dtype not in (np.int32, np.float32):
+    raise TypeError(f"2-D maps must be int32 or float32 for PIL, got {array.dtype}")
+  return np.asarray(Image.fromarray(np.ascontiguousarray(array)).resize((size, size), resample))
+
+
+def square_crop(height: int, width: int, rng: Optional[np.random.Generator] = None) -> tuple[slice, slice]:
+  """The largest square window: centred, or at a uniformly random offset along the longer side when rng is given."""
+  side = min(height, width)
+  top, left = (height - side) // 2, (width - side) // 2
+  if rng is not None:
+    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+  return slice(top, top + side), slice(left, left + side)
+
+
+def random_flip(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+  """Flips all (H, W, ...) fields left-right together with probability 1/2."""
+  if rng.random() < 0.5:
+    return {key: np.ascontiguousarray(value[:, ::-1]) for key, value in arrays.items()}
+  return arrays

@@ -1,0 +1,110 @@
+"""The plain VQ-VAE stage: encoder, FSQ or VQ, decoder, reconstruction loss, nothing else."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from fsq.distributed import to_host
+from fsq.models.conv_autoencoder import ConvVQVAE
+from fsq.quantizers import CodebookUsage, make_quantizer
+from fsq.train.optim import make_optimizer
+from fsq.train.state import TrainState, apply_gradients
+
+
+def to_model_range(image_uint8: jax.Array) -> jax.Array:
+  return image_uint8.astype(jnp.float32) / 127.5 - 1.0
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+  return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def image_grid(rows: list[np.ndarray]) -> np.ndarray:
+  """Rows of (N, H, W, 3) uint8 images -> one (rows * H, N * W, 3) image."""
+  return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
+
+
+def latent_dim(quantizer_config: ml_collections.ConfigDict, vq_dim: int) -> int:
+  return len(quantizer_config.levels) if quantizer_config.name == "fsq" else vq_dim
+
+
+class VQVAEStage:
+  """Reconstruction with an L2 loss plus the quantizer's auxiliary loss (0 for FSQ).
+
+  Evaluation reports PSNR (dB, per image then averaged), MSE and codebook usage over the
+  whole held-out split, with the EMA parameters when ema_decay > 0.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    quantizer = make_quantizer(**config.quantizer)
+    self.codebook_size = quantizer.codebook_size
+    model = config.model
+    self.model = ConvVQVAE(quantizer, latent_dim(config.quantizer, model.vq_dim),
+                           width=model.width, channel_multipliers=model.channel_multipliers,
+                           num_res_blocks=model.num_res_blocks)
+    self.tx = make_optimizer(config.optax, config.total_steps)
+    self._eval_step = jax.jit(self._eval_batch)
+
+  def parameters(self, state: TrainState) -> Any:
+    return state.params
+
+  def init(self, rng: jax.Array, batch: dict[str, jax.Array]) -> TrainState:
+    variables = dict(self.model.init({"params": rng}, to_model_range(batch["image"][:1])))
+    params = variables.pop("params")
+    return TrainState(params=params, opt_state=self.tx.init(params), model_state=variables,
+                      ema_params=params if self.config.ema_decay > 0 else None)
+
+  def _apply(self, params, model_state, x, train: bool, rng=None):
+    variables = {"params": params, **model_state}
+    if train and model_state:
+      return self.model.apply(variables, x, train=True, rngs={"vq": rng},
+                              mutable=list(model_state))
+    return self.model.apply(variables, x, train=train), model_state
+
+  def train_step(self, state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
+    x = to_model_range(batch["image"])
+
+    def loss_fn(params):
+      (x_hat, aux), model_state = self._apply(params, state.model_state, x, True, rng)
+      recon = jnp.mean((x_hat - x) ** 2)
+      return recon + aux["loss"], (recon, aux, model_state)
+
+    (loss, (recon, aux, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    state = apply_gradients(state, grads, self.tx, self.config.ema_decay, model_state)
+    batch_used = jnp.zeros((self.codebook_size,), jnp.int32).at[aux["indices"]].max(1)
+    return state, {"train/loss": loss, "train/recon_loss": recon,
+                   "train/quantizer_loss": aux["loss"],
+                   "train/batch_usage": jnp.mean(batch_used.astype(jnp.float32))}
+
+  def _eval_batch(self, params, model_state, batch):
+    x = to_model_range(batch["image"])
+    (x_hat, aux), _ = self._apply(params, model_state, x, False)
+    x_hat = jnp.clip(x_hat, -1.0, 1.0)
+    mse = jnp.mean(((x_hat - x) / 2.0) ** 2, axis=(1, 2, 3))  # On [0, 1] images.
+    psnr = -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))
+    return {"mse": mse, "psnr": psnr}, aux["indices"], x_hat
+
+  def evaluate(self, state: TrainState, batches: Iterable[dict[str, jax.Array]]):
+    usage = CodebookUsage(self.codebook_size)
+    sums, count, grid = {"mse": 0.0, "psnr": 0.0}, 0, None
+    for batch in batches:
+      per_image, indices, x_hat = self._eval_step(state.eval_params(), state.model_state,
+                                                  batch)
+      mask = to_host(batch["mask"])
+      for k, v in per_image.items():
+        sums[k] += float(np.sum(to_host(v)[mask]))
+      count += int(mask.sum())
+      usage.update(indices, valid=batch["mask"])
+      if grid is None:
+        n = min(8, x_hat.shape[0])
+        grid = image_grid([to_host(batch["image"])[:n], to_uint8(to_host(x_hat)[:n])])
+    metrics = {f"eval/{k}": v / count for k, v in sums.items()}
+    metrics.update({f"eval/{k}": v for k, v in usage.summary().items()})
+    return metrics, {"eval/reconstructions": grid}

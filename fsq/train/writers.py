@@ -1,0 +1,71 @@
+"""Where metrics go: console, WORKDIR/metrics.jsonl, TensorBoard (when TensorFlow is there)."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+
+log = logging.getLogger("fsq")
+
+def _tensorboard_writer(workdir: str):
+  """clu's TensorBoard writer, or None without TensorFlow (training does not need it)."""
+  try:
+    from clu import metric_writers  # Imports TensorFlow.
+  except ImportError:
+    log.info("TensorFlow/TensorBoard not installed: no TensorBoard event files.")
+    return None
+  return metric_writers.SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+
+class MetricWriter:
+  """One JSON object per event in metrics.jsonl ({"step": s, "train/loss": ...}).
+
+  On resume from `start_step`, events logged after it by the interrupted run are dropped:
+  the resumed run logs them again, so the file reads as one uninterrupted run.
+  """
+
+  def __init__(self, workdir: str, start_step: int, enabled: bool = True,
+               tensorboard: bool = True):
+    self.enabled = enabled
+    self.path = os.path.join(workdir, "metrics.jsonl")
+    self.tb = _tensorboard_writer(workdir) if enabled and tensorboard else None
+    if enabled and os.path.exists(self.path):
+      with open(self.path) as f:
+        kept = [line for line in f if line.strip() and json.loads(line)["step"] <= start_step]
+      with open(self.path, "w") as f:
+        f.writelines(kept)
+
+  def scalars(self, step: int, values: dict[str, Any]) -> None:
+    if not self.enabled:
+      return
+    values = {k: float(v) for k, v in values.items()}
+    with open(self.path, "a") as f:
+      f.write(json.dumps({"step": int(step), **values}) + "\n")
+    if self.tb is not None:
+      self.tb.write_scalars(step, values)
+
+  def images(self, step: int, images: dict[str, np.ndarray]) -> None:
+    """uint8 (H, W, 3) grids: TensorBoard, and PNGs under WORKDIR/images/."""
+    if not self.enabled:
+      return
+    import matplotlib.image
+    folder = os.path.join(os.path.dirname(self.path), "images")
+    os.makedirs(folder, exist_ok=True)
+    for name, image in images.items():
+      matplotlib.image.imsave(os.path.join(folder, f"{name.replace('/', '_')}_{step}.png"), image)
+    if self.tb is not None:
+      self.tb.write_images(step, {k: v[None] for k, v in images.items()})
+
+  def flush(self) -> None:
+    if self.tb is not None:
+      self.tb.flush()
+
+
+def read_metrics(workdir: str) -> list[dict[str, float]]:
+  """All events of a run's metrics.jsonl."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [json.loads(line) for line in f if line.strip()]
