@@ -143,3 +143,23 @@ def test_two_processes_match_one(tmp_path):
   single = [m for m in read_metrics(tmp_path / "single") if "eval/usage" in m][-1]
   multi = [m for m in read_metrics(tmp_path / "multi") if "eval/usage" in m][-1]
   assert single == pytest.approx(multi, rel=1e-4)
+
+
+def test_training_without_tensorflow(tmp_path):
+  """Embedded data, checkpoints and jsonl logging need JAX only (common on GPU boxes)."""
+  args = cli_args(tmp_path, total_steps=2, eval_every=2, checkpoint_every=2, tensorboard=True)
+  code = ("import sys, runpy; sys.modules['tensorflow'] = sys.modules['tensorboard'] = None; "
+          f"sys.argv = {args[2:]!r}; runpy.run_module('scripts.train', run_name='__main__')")
+  result = run_cli([args[0], "-c", code])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "eval/psnr" in (tmp_path / "metrics.jsonl").read_text()
+  assert os.path.exists(tmp_path / "checkpoints" / "2")
+  assert not os.path.exists(tmp_path / "tensorboard")
+
+
+def test_tensorboard_files_with_tensorflow(tmp_path):
+  pytest.importorskip("tensorflow")
+  config = tiny_config(total_steps=2, eval_every=2, checkpoint_every=2, tensorboard=True)
+  train(make_stage(config), config, str(tmp_path))
+  assert any(name.startswith("events.out.tfevents")
+             for name in os.listdir(tmp_path / "tensorboard"))
