@@ -163,3 +163,17 @@ def test_tensorboard_files_with_tensorflow(tmp_path):
   train(make_stage(config), config, str(tmp_path))
   assert any(name.startswith("events.out.tfevents")
              for name in os.listdir(tmp_path / "tensorboard"))
+
+
+def test_load_run_rebuilds_stage_and_state(tmp_path):
+  from fsq.train.restore import load_run
+  config = tiny_config(total_steps=2, eval_every=100, checkpoint_every=2)
+  stage = make_stage(config)
+  state = train(stage, config, str(tmp_path))
+  loaded_stage, loaded_state, loaded_config = load_run(str(tmp_path))
+  assert list(loaded_config.quantizer.levels) == [5, 5, 5]
+  images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3)).astype(np.uint8)
+  indices = loaded_stage.tokenize(loaded_state, images)
+  assert indices.shape == (2, 8, 8)
+  np.testing.assert_array_equal(indices, stage.tokenize(state, images))
+  assert loaded_stage.detokenize(loaded_state, indices).shape == (2, 16, 16, 3)

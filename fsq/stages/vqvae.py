@@ -83,6 +83,17 @@ class VQVAEStage:
                    "train/quantizer_loss": aux["loss"],
                    "train/batch_usage": jnp.mean(batch_used.astype(jnp.float32))}
 
+  def tokenize(self, state: TrainState, image_uint8: jax.Array) -> jax.Array:
+    """(B, H, W, 3) uint8 images -> (B, h, w) token indices (evaluation parameters)."""
+    variables = {"params": state.eval_params(), **state.model_state}
+    _, aux = self.model.apply(variables, to_model_range(image_uint8), method="encode")
+    return aux["indices"]
+
+  def detokenize(self, state: TrainState, indices: jax.Array) -> jax.Array:
+    """(B, h, w) token indices -> (B, H, W, 3) images in [-1, 1]."""
+    variables = {"params": state.eval_params(), **state.model_state}
+    return self.model.apply(variables, indices, method="decode_indices")
+
   def _eval_batch(self, params, model_state, batch):
     x = to_model_range(batch["image"])
     (x_hat, aux), _ = self._apply(params, model_state, x, False)

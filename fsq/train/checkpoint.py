@@ -22,11 +22,13 @@ class Checkpointer:
   previous checkpoint as the latest.
   """
 
-  def __init__(self, workdir: str, keep: int, keep_every: int | None, async_save: bool = True):
+  def __init__(self, workdir: str, keep: int | None, keep_every: int | None,
+               read_only: bool = False):
     self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    self.read_only = read_only
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, keep_period=keep_every or None, create=True,
-        enable_async_checkpointing=async_save)
+        max_to_keep=keep, keep_period=keep_every or None, create=not read_only,
+        read_only=read_only, enable_async_checkpointing=not read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
   def save(self, step: int, state: Any, force: bool = False) -> None:
@@ -35,18 +37,20 @@ class Checkpointer:
   def restore_latest(self, abstract_state: Any) -> tuple[int, Any] | None:
     """(step, state) of the newest checkpoint that restores; None when there is none.
 
-    A checkpoint that fails to restore (truncated or corrupt files) is moved aside to
-    WORKDIR/corrupt_checkpoints/ with a warning (the run will save that step anew), and
-    the one before it is tried.
+    A checkpoint that fails to restore (truncated or corrupt files) is skipped with a
+    warning and the one before it is tried; unless read-only, it is also moved aside to
+    WORKDIR/corrupt_checkpoints/ so the run can save that step anew.
     """
     for step in sorted(self.manager.all_steps(), reverse=True):
       try:
         state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
       except Exception as e:  # Orbax/tensorstore raise many types for unreadable files.
         aside = os.path.join(os.path.dirname(self.directory), "corrupt_checkpoints", str(step))
-        log.warning("checkpoint %d in %s could not be restored (%s: %s); moved to %s, "
-                    "trying the previous one", step, self.directory, type(e).__name__,
-                    str(e)[:200], aside)
+        log.warning("checkpoint %d in %s could not be restored (%s: %s); trying the "
+                    "previous one", step, self.directory, type(e).__name__, str(e)[:200])
+        if self.read_only:
+          continue
+        log.warning("moved checkpoint %d to %s", step, aside)
         if jax.process_index() == 0:
           os.makedirs(os.path.dirname(aside), exist_ok=True)
           shutil.move(os.path.join(self.directory, str(step)), aside)
