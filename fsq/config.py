@@ -110,6 +110,8 @@ def validate(config: ml_collections.ConfigDict, device_count: int, process_count
             Check("batch", lambda c: check_batch(c, device_count, process_count))]
   if "quantizer" in config:
     checks.append(Check("quantizer", check_quantizer))
+  if "tokenizer" in config:
+    checks.append(Check("tokenizer", lambda c: check_workdir_exists(c.tokenizer, "tokenizer")))
   problems = [msg for check in (*checks, *extra) if (msg := check.fn(config))]
   if problems:
     raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

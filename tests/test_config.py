@@ -63,3 +63,12 @@ def test_unknown_quantizer_and_steps():
   config.total_steps = 0
   with pytest.raises(ConfigError, match="(?s)total_steps must be positive.*'pq'"):
     validate(config, 1, 1)
+
+
+def test_stage_two_without_tokenizer_workdir(tmp_path):
+  from configs import maskgit_transformer
+  config = maskgit_transformer.get_config(f"tokenizer={tmp_path}/nope,runlocal")
+  with pytest.raises(ConfigError, match="tokenizer=.*nope.*no checkpoints"):
+    validate(config, 1, 1)
+  with pytest.raises(ConfigError, match="tokenizer is not set"):
+    validate(maskgit_transformer.get_config("runlocal"), 1, 1)

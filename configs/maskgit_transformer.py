@@ -1,0 +1,53 @@
+"""MaskGIT Stage II: the masked transformer over a frozen Stage I tokenizer's tokens.
+
+  python -m scripts.train --workdir=runs/stage2 \
+      --config=configs/maskgit_transformer.py:tokenizer=runs/stage1,runlocal
+
+Arguments: tokenizer (the Stage I workdir: its config and latest checkpoint are loaded),
+guidance (classifier-free guidance weight at sampling; the paper's best: 0.1 VQ, 0.2 FSQ),
+runlocal (a minutes-long CPU version). The data (images and labels) are the tokenizer's.
+"""
+import os
+
+import ml_collections
+
+from configs.common import loop_config
+from fsq.config import parse_arg
+from fsq.train.optim import default_optax
+from fsq.train.restore import load_config
+
+NUM_CLASSES = {"scenes": 4, "digits": 10, "imagenet2012": 1000, "imagenette/160px-v2": 10}
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  arg = parse_arg(arg, tokenizer="", guidance=0.2, runlocal=False)
+  config = ml_collections.ConfigDict(loop_config(
+      total_steps=200_000, batch_size=256, eval_batch_size=256, log_every=100, eval_every=10_000,
+      checkpoint_every=5000))
+  config.stage = "maskgit_stage2"
+  config.tokenizer = arg.tokenizer
+  # A missing tokenizer workdir is reported by validation (fsq.config), not here.
+  has_tokenizer = os.path.exists(os.path.join(arg.tokenizer, "config.json"))
+  config.data = load_config(arg.tokenizer).data.to_dict() if has_tokenizer else {
+      "train": {"name": "scenes", "split": "train", "image_size": 64},
+      "eval": {"name": "scenes", "split": "validation", "image_size": 64}}
+  config.num_classes = NUM_CLASSES.get(config.data.train.name, 0)
+  # The paper (section 4): 24 layers, width 768, 16 heads, MLP 3072, dropout 0.1, post-LN.
+  config.model = dict(width=768, depth=24, num_heads=16, mlp_dim=3072, dropout=0.1)
+  config.label_smoothing = 0.1
+  config.label_dropout = 0.1  # Class tokens replaced by the mask token (CFG).
+  # Adam(0.9, 0.96), lr 1e-4, 5k warmup, weight decay 0.045 (applied as AdamW's, decoupled).
+  config.optax = default_optax(name="adamw", lr=1e-4, b1=0.9, b2=0.96, weight_decay=0.045,
+                               warmup_steps=5000, schedule="cosine")
+  config.ema_decay = 0.0
+  config.sampling = dict(num_steps=12, choice_temperature=4.5, guidance=arg.guidance,
+                         grid_per_class=8)
+  if arg.runlocal:
+    config.total_steps, config.batch_size, config.eval_batch_size = 2000, 32, 64
+    config.log_every, config.eval_every, config.checkpoint_every = 50, 500, 250
+    config.model = dict(width=128, depth=4, num_heads=4, mlp_dim=512, dropout=0.1)
+    config.optax.lr, config.optax.warmup_steps = 1e-3, 100
+    if config.data.eval.name == "scenes":
+      config.data.eval.num_examples = 512
+  config.lock()
+  return config
