@@ -16,12 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fsq.quantizers.nearest import squared_distances
 
-@jax.jit
+
 def _squared_distances(a_md: jax.Array, b_nd: jax.Array) -> jax.Array:
-  dot = jnp.matmul(a_md, b_nd.T, precision=jax.lax.Precision.HIGHEST)
-  d2 = jnp.sum(a_md**2, axis=1)[:, None] + jnp.sum(b_nd**2, axis=1)[None, :] - 2 * dot
-  return jnp.maximum(d2, 0.0)
+  return jnp.maximum(squared_distances(a_md, b_nd, jax.lax.Precision.HIGHEST), 0.0)
 
 
 @functools.partial(jax.jit, static_argnames="count")

@@ -21,9 +21,11 @@ class Nearest(NamedTuple):
   avg_probs: jax.Array        # (k,) mean over tokens of softmax(-d / T).
 
 
-def squared_distances(x_nd: jax.Array, codebook_kd: jax.Array) -> jax.Array:
+def squared_distances(x_nd: jax.Array, codebook_kd: jax.Array,
+                      precision: jax.lax.Precision | None = None) -> jax.Array:
   """||x - e||^2 for every pair, as ||x||^2 - 2 x.e + ||e||^2 (one matmul)."""
-  return (jnp.sum(x_nd**2, axis=-1, keepdims=True) - 2 * x_nd @ codebook_kd.T
+  dot = jnp.matmul(x_nd, codebook_kd.T, precision=precision)
+  return (jnp.sum(x_nd**2, axis=-1, keepdims=True) - 2 * dot
           + jnp.sum(codebook_kd**2, axis=-1)[None, :])
 
 
