@@ -8,6 +8,7 @@ import ml_collections
 # name -> "module:Class"; imported on use so a stage's dependencies load only when run.
 STAGES = {
     "vqvae": "fsq.stages.vqvae:VQVAEStage",
+    "maskgit_stage1": "maskgit.stage1:Stage1",
     "maskgit_stage2": "maskgit.stage2:MaskGITStage2",
 }
 

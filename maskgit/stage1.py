@@ -1,0 +1,195 @@
+"""MaskGIT Stage I: the VQGAN tokenizer trained with reconstruction, perceptual and GAN losses.
+
+The generator is the VQGAN of maskgit/vqgan.py around the quantizer the config names (FSQ or
+VQ); the discriminator (maskgit/discriminator.py) has its own optimizer. Both nets are updated
+every step from the same forward pass (PAPER.md section 4: Adam(0, 0.99), lr 1e-4, warmup).
+Before `losses.gan_start_step` only the reconstruction (+ perceptual) loss trains the
+generator and the discriminator stays as initialised (its optimizer's warmup starts then).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from fsq.distributed import to_host
+from fsq.evaluators.fid import RunningStatistics, frechet_distance
+from fsq.quantizers import CodebookUsage, make_quantizer
+from fsq.stages.vqvae import image_grid, latent_dim, to_model_range, to_uint8
+from fsq.train.optim import make_optimizer
+from fsq.train.state import TrainState, apply_gradients, ema_update
+from maskgit import losses
+from maskgit.discriminator import StyleGANDiscriminator
+from maskgit.vqgan import VQGAN
+
+
+@flax.struct.dataclass
+class Stage1State:
+  """Generator (with the EMA of its weights), discriminator, and LeCam's logit EMAs."""
+  step: jax.Array  # int32 scalar: steps taken, which gates the GAN loss.
+  generator: TrainState
+  discriminator: TrainState
+  lecam_ema: jax.Array  # (2,): EMAs of the mean real and fake logits.
+
+
+class Stage1:
+  """The VQGAN tokenizer stage of fsq.train.loop.
+
+  Args:
+    config: see configs/maskgit_tokenizer.py.
+    perceptual_fn: frozen, jax-traceable `features(images_bhwc in [-1, 1]) -> pytree of
+      arrays` for the perceptual loss; required when losses.perceptual_weight > 0.
+    fid_feature_fn: `features(images_nhwc in [-1, 1]) -> (N, D)` (e.g. an Inception pool or
+      the scenes network); when given, evaluate() also reports eval/fid, the reconstruction
+      FID between the held-out images and their reconstructions.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               perceptual_fn: Callable[[jax.Array], Any] | None = None,
+               fid_feature_fn: Callable[[Any], np.ndarray] | None = None):
+    if config.losses.perceptual_weight > 0 and perceptual_fn is None:
+      raise ValueError(
+          "losses.perceptual_weight > 0 needs a perceptual feature network, and none is wired "
+          "into Stage1(perceptual_fn=...); set --config.losses.perceptual_weight=0 to train "
+          "without it.")
+    self.config = config
+    self.perceptual_fn, self.fid_feature_fn = perceptual_fn, fid_feature_fn
+    quantizer = make_quantizer(**config.quantizer)
+    self.codebook_size = quantizer.codebook_size
+    model = config.model
+    self.generator = VQGAN(quantizer, latent_dim(config.quantizer, model.vq_dim),
+                           width=model.width, channel_multipliers=model.channel_multipliers,
+                           num_res_blocks=model.num_res_blocks)
+    self.discriminator = StyleGANDiscriminator(**config.discriminator)
+    self.g_tx = make_optimizer(config.optax, config.total_steps)
+    self.d_tx = make_optimizer(config.d_optax, config.total_steps)
+    self._eval_step = jax.jit(self._eval_batch)
+
+  def parameters(self, state: Stage1State) -> Any:
+    return state.generator.params
+
+  def init(self, rng: jax.Array, batch: dict[str, jax.Array]) -> Stage1State:
+    g_rng, d_rng = jax.random.split(rng)
+    x = to_model_range(batch["image"][:1])
+    variables = dict(self.generator.init({"params": g_rng}, x))
+    g_params = variables.pop("params")
+    d_params = self.discriminator.init(d_rng, x)["params"]
+    generator = TrainState(params=g_params, opt_state=self.g_tx.init(g_params),
+                           model_state=variables,
+                           ema_params=g_params if self.config.ema_decay > 0 else None)
+    discriminator = TrainState(params=d_params, opt_state=self.d_tx.init(d_params),
+                               model_state={})
+    return Stage1State(step=jnp.zeros((), jnp.int32), generator=generator,
+                       discriminator=discriminator, lecam_ema=jnp.zeros((2,), jnp.float32))
+
+  def _apply_generator(self, params, model_state, x, train: bool, rng=None):
+    variables = {"params": params, **model_state}
+    if train and model_state:  # The EMA VQ updates its codebook statistics.
+      return self.generator.apply(variables, x, train=True, rngs={"vq": rng},
+                                  mutable=list(model_state))
+    return self.generator.apply(variables, x, train=train), model_state
+
+  def _discriminate(self, params, x_bhwc: jax.Array) -> jax.Array:
+    return self.discriminator.apply({"params": params}, x_bhwc)
+
+  def train_step(self, state: Stage1State, batch: dict[str, jax.Array], rng: jax.Array):
+    cfg = self.config.losses
+    x = to_model_range(batch["image"])
+    # A GAN starting after the last step is left out of the program altogether. Otherwise the
+    # discriminator runs from step 0 and a select discards its effects before the start: not
+    # lax.cond, inside which XLA's CPU backend runs convolutions ~20x slower (jax#12868).
+    with_gan = cfg.gan_start_step < self.config.total_steps
+    active = state.step >= cfg.gan_start_step
+
+    def generator_loss_fn(params):
+      (x_hat, aux), model_state = self._apply_generator(
+          params, state.generator.model_state, x, True, rng)
+      terms = {"recon_loss": losses.reconstruction_loss(x_hat, x, cfg.reconstruction),
+               "quantizer_loss": aux["loss"]}  # 0 for FSQ: no auxiliary loss of any kind.
+      loss = terms["recon_loss"] + aux["loss"]
+      if cfg.perceptual_weight > 0:
+        terms["perceptual_loss"] = losses.perceptual_loss(self.perceptual_fn, x_hat, x)
+        loss += cfg.perceptual_weight * terms["perceptual_loss"]
+      if with_gan:
+        terms["g_adversarial_loss"] = losses.generator_loss(
+            self._discriminate(state.discriminator.params, x_hat))
+        loss += jnp.where(active, cfg.g_adversarial_weight, 0.0) * terms["g_adversarial_loss"]
+      return loss, (x_hat, aux["indices"], model_state, terms)
+
+    (loss, (x_hat, indices, model_state, terms)), g_grads = jax.value_and_grad(
+        generator_loss_fn, has_aux=True)(state.generator.params)
+    generator = apply_gradients(state.generator, g_grads, self.g_tx, self.config.ema_decay,
+                                model_state)
+    used = jnp.zeros((self.codebook_size,), jnp.int32).at[indices].max(1)
+    metrics = {**terms, "loss": loss, "batch_usage": jnp.mean(used.astype(jnp.float32))}
+    discriminator, lecam_ema = state.discriminator, state.lecam_ema
+    if with_gan:
+      d_grads, d_metrics = jax.grad(self._discriminator_loss, has_aux=True)(
+          state.discriminator.params, x, jax.lax.stop_gradient(x_hat), state.lecam_ema)
+      updated = apply_gradients(state.discriminator, d_grads, self.d_tx, 0.0)
+      discriminator = jax.tree.map(lambda new, old: jnp.where(active, new, old), updated,
+                                   state.discriminator)
+      lecam_ema = jnp.where(active, ema_update(state.lecam_ema, jnp.stack(
+          [d_metrics["logits_real"], d_metrics["logits_fake"]]), cfg.lecam_decay), lecam_ema)
+      metrics.update(d_metrics, gan_active=active.astype(jnp.float32))
+    state = Stage1State(step=state.step + 1, generator=generator, discriminator=discriminator,
+                        lecam_ema=lecam_ema)
+    return state, {f"train/{k}": v for k, v in metrics.items()}
+
+  def _discriminator_loss(self, params, x_real, x_fake, lecam_ema):
+    cfg = self.config.losses
+    discriminate = functools.partial(self._discriminate, params)
+    logits_fake = discriminate(x_fake)
+    if cfg.r1_weight > 0:
+      r1, logits_real = losses.r1_penalty(discriminate, x_real)
+    else:
+      r1, logits_real = jnp.zeros(()), discriminate(x_real)
+    d_loss = losses.discriminator_loss(logits_real, logits_fake)
+    lecam = jnp.zeros(())
+    if cfg.lecam_weight > 0:
+      lecam = losses.lecam_loss(logits_real, logits_fake, lecam_ema[0], lecam_ema[1])
+    total = d_loss + cfg.r1_weight * r1 + cfg.lecam_weight * lecam
+    return total, {"d_loss": d_loss, "r1_penalty": r1, "lecam_loss": lecam,
+                   "logits_real": jnp.mean(logits_real), "logits_fake": jnp.mean(logits_fake)}
+
+  def _eval_batch(self, params, model_state, batch):
+    x = to_model_range(batch["image"])
+    (x_hat, aux), _ = self._apply_generator(params, model_state, x, False)
+    x_hat = jnp.clip(x_hat, -1.0, 1.0)
+    mse = jnp.mean(((x_hat - x) / 2.0) ** 2, axis=(1, 2, 3))  # On [0, 1] images.
+    psnr = -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))
+    return {"mse": mse, "psnr": psnr}, aux["indices"], x_hat
+
+  def evaluate(self, state: Stage1State, batches: Iterable[dict[str, jax.Array]]):
+    """PSNR/MSE per image averaged, codebook usage over the whole split, and the reconstruction
+    FID when a feature function is wired; all with the generator's EMA weights."""
+    usage = CodebookUsage(self.codebook_size)
+    sums, count, grid = {"mse": 0.0, "psnr": 0.0}, 0, None
+    fid_stats = None if self.fid_feature_fn is None else (RunningStatistics(),
+                                                          RunningStatistics())
+    for batch in batches:
+      per_image, indices, x_hat = self._eval_step(
+          state.generator.eval_params(), state.generator.model_state, batch)
+      mask, image, x_hat = to_host(batch["mask"]), to_host(batch["image"]), to_host(x_hat)
+      for k, v in per_image.items():
+        sums[k] += float(np.sum(to_host(v)[mask]))
+      count += int(mask.sum())
+      usage.update(indices, valid=batch["mask"])
+      if fid_stats is not None and mask.any():
+        fid_stats[0].update(self.fid_feature_fn(np.asarray(to_model_range(image[mask]))))
+        fid_stats[1].update(self.fid_feature_fn(x_hat[mask]))
+      if grid is None:
+        n = min(8, x_hat.shape[0])
+        grid = image_grid([image[:n], to_uint8(x_hat[:n])])
+    metrics = {f"eval/{k}": v / count for k, v in sums.items()}
+    metrics.update({f"eval/{k}": v for k, v in usage.summary().items()})
+    if fid_stats is not None:
+      real, reconstructed = (s.result() for s in fid_stats)
+      metrics["eval/fid"] = frechet_distance(*reconstructed, *real)
+    return metrics, {"eval/reconstructions": grid}
