@@ -10,6 +10,7 @@ STAGES = {
     "vqvae": "fsq.stages.vqvae:VQVAEStage",
     "maskgit_stage1": "maskgit.stage1:Stage1",
     "maskgit_stage2": "maskgit.stage2:MaskGITStage2",
+    "scenes_classifier": "fsq.stages.classifier:ClassifierStage",
 }
 
 
