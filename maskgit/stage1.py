@@ -21,7 +21,8 @@ import numpy as np
 from fsq.distributed import to_host
 from fsq.evaluators.fid import RunningStatistics, frechet_distance
 from fsq.quantizers import CodebookUsage, make_quantizer
-from fsq.stages.vqvae import image_grid, latent_dim, to_model_range, to_uint8
+from fsq.stages.vqvae import (image_grid, latent_dim, reconstruction_errors, to_model_range,
+                              to_uint8)
 from fsq.train.optim import make_optimizer
 from fsq.train.state import TrainState, apply_gradients, ema_update
 from maskgit import losses
@@ -162,9 +163,7 @@ class Stage1:
     x = to_model_range(batch["image"])
     (x_hat, aux), _ = self._apply_generator(params, model_state, x, False)
     x_hat = jnp.clip(x_hat, -1.0, 1.0)
-    mse = jnp.mean(((x_hat - x) / 2.0) ** 2, axis=(1, 2, 3))  # On [0, 1] images.
-    psnr = -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))
-    return {"mse": mse, "psnr": psnr}, aux["indices"], x_hat
+    return reconstruction_errors(x, x_hat), aux["indices"], x_hat
 
   def evaluate(self, state: Stage1State, batches: Iterable[dict[str, jax.Array]]):
     """PSNR/MSE per image averaged, codebook usage over the whole split, and the reconstruction

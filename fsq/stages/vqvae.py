@@ -24,6 +24,12 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
   return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def reconstruction_errors(x: jax.Array, x_hat: jax.Array) -> dict[str, jax.Array]:
+  """Per-image MSE and PSNR (dB) on [0, 1] images, from images in [-1, 1]."""
+  mse = jnp.mean(((jnp.clip(x_hat, -1.0, 1.0) - x) / 2.0) ** 2, axis=(1, 2, 3))
+  return {"mse": mse, "psnr": -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))}
+
+
 def image_grid(rows: list[np.ndarray]) -> np.ndarray:
   """Rows of (N, H, W, 3) uint8 images -> one (rows * H, N * W, 3) image."""
   return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
@@ -98,9 +104,7 @@ class VQVAEStage:
     x = to_model_range(batch["image"])
     (x_hat, aux), _ = self._apply(params, model_state, x, False)
     x_hat = jnp.clip(x_hat, -1.0, 1.0)
-    mse = jnp.mean(((x_hat - x) / 2.0) ** 2, axis=(1, 2, 3))  # On [0, 1] images.
-    psnr = -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))
-    return {"mse": mse, "psnr": psnr}, aux["indices"], x_hat
+    return reconstruction_errors(x, x_hat), aux["indices"], x_hat
 
   def evaluate(self, state: TrainState, batches: Iterable[dict[str, jax.Array]]):
     usage = CodebookUsage(self.codebook_size)
