@@ -52,6 +52,16 @@ def test_quantize_reaches_every_code(levels):
   assert len(np.unique(np.asarray(q.codes_to_indexes(q.quantize(z))))) == q.codebook_size
 
 
+@pytest.mark.parametrize("levels", [*RECOMMENDED_LEVELS.values(), (16,) * 5, (9,) * 7])
+def test_call_indices_equal_codes_to_indexes(levels):
+  """__call__ reads indices off the codes with an fp32 dot (small codebooks) or integers."""
+  q = FSQ(levels)
+  z = jax.random.normal(jax.random.key(1), (8192, len(levels))) * 3
+  codes, idx = jax.jit(q.__call__)(z)
+  np.testing.assert_array_equal(idx, q.codes_to_indexes(codes))
+  assert idx.dtype == jnp.int32
+
+
 def test_recommended_levels_and_typo():
   assert levels_for_codebook_size(2**12) == (7, 5, 5, 5, 5)
   assert levels_for_codebook_size(2**10) == (8, 5, 5, 5)
@@ -167,6 +177,9 @@ def test_property_round_trip_and_ranges(levels, seed, symmetric):
   idx = q.codes_to_indexes(codes)
   assert int(idx.min()) >= 0 and int(idx.max()) < q.codebook_size
   np.testing.assert_allclose(q.indexes_to_codes(idx), codes, atol=1e-6)
+  call_codes, call_idx = q(z)
+  np.testing.assert_array_equal(call_codes, codes)
+  np.testing.assert_array_equal(call_idx, idx)
   rand_idx = jax.random.randint(jax.random.key(seed + 1), (257,), 0, q.codebook_size)
   np.testing.assert_array_equal(q.codes_to_indexes(q.indexes_to_codes(rand_idx)), rand_idx)
 

@@ -17,6 +17,7 @@ import numpy as np
 # Codebooks above this many floats are not built eagerly ([4]*16 would be 34 GB).
 MAX_CODEBOOK_FLOATS = 2**28
 _INT32_CODES = 2**31  # indices 0 .. 2^31 - 1 fit int32.
+_FP32_DOT_CODES = 2**22  # codebook_size * (d + 1) up to this: indices by an exact fp32 dot.
 SHIFTS = ("atanh", "tan")
 
 
@@ -168,10 +169,23 @@ class FSQ:
   def __call__(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(codes, indices) of z; codes keep z's dtype, indices come from the fp32 rounding."""
     rounded = self._rounded(z)
-    digits = jax.lax.stop_gradient(rounded) + jnp.asarray(self._center - self._frac,
-                                                          jnp.float32)
-    indices = self._digits_to_indexes(digits.astype(self.index_dtype))
-    return self._to_codes(rounded).astype(jnp.asarray(z).dtype), indices
+    codes = self._to_codes(rounded)
+    if self.codebook_size * (self.num_dimensions + 1) <= _FP32_DOT_CODES:
+      # Why: when both the codes and an index reduction read tanh's output, XLA CPU
+      # materialises it in a separate kernel; reading the index off the finished codes with
+      # one matmul keeps a single elementwise pass (1.3-1.5x faster, benchmarks/quantizers).
+      # Index = sum_i (code_i * scale_i + center_i) * basis_i; each term's fp32 error is at
+      # most 2^-24 * codebook_size, so d + 1 of them stay under 1/4 and rounding is exact.
+      weights = jnp.asarray(self._scale * self._basis, jnp.float32)
+      offset = float(np.dot(self._center, self._basis))
+      flat = jnp.dot(jax.lax.stop_gradient(codes), weights,
+                     precision=jax.lax.Precision.HIGHEST)
+      indices = jnp.round(flat + offset).astype(self.index_dtype)
+    else:
+      digits = jax.lax.stop_gradient(rounded) + jnp.asarray(self._center - self._frac,
+                                                            jnp.float32)
+      indices = self._digits_to_indexes(digits.astype(self.index_dtype))
+    return codes.astype(jnp.asarray(z).dtype), indices
 
 
 class FSQQuantizer(nn.Module):

@@ -72,7 +72,11 @@ def nearest_codes(x_nd: jax.Array, codebook_kd: jax.Array, *,
     else:
       target = probs
     target = target * valid_j[:, None]
-    return idx_j, -jnp.sum(target * log_probs), jnp.sum(target, axis=0)
+    # Why a matvec, not jnp.sum(axis=0): XLA CPU fuses that column reduction into the
+    # softmax's backward pass and, at a 4096 x 4096 chunk, runs 13x slower (18 s vs 1.4 s).
+    probs_k = jnp.matmul(jnp.ones_like(valid_j, target.dtype), target,
+                         precision=jax.lax.Precision.HIGHEST)
+    return idx_j, -jnp.sum(target * log_probs), probs_k
 
   if entropy_type not in ("softmax", "argmax"):
     raise ValueError(f"entropy_type must be 'softmax' or 'argmax', got {entropy_type!r}.")
