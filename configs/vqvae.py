@@ -27,6 +27,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optax = default_optax(name="adam", lr=1e-3, b1=0.9, b2=0.99, warmup_steps=500,
                                schedule="cosine", end_factor=0.05, grad_clip=1.0)
   config.ema_decay = 0.0
+  # Reconstruction FID in the scenes network's features; no domain network for digits.
+  config.fid = dict(network="scenes" if arg.data == "scenes" else "", weights="")
   if arg.runlocal:
     config.total_steps, config.batch_size, config.eval_batch_size = 300, 16, 64
     config.log_every, config.eval_every, config.checkpoint_every = 20, 150, 100

@@ -16,13 +16,10 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
-from fsq.distributed import to_host
-from fsq.evaluators.fid import RunningStatistics, frechet_distance
-from fsq.quantizers import CodebookUsage, make_quantizer
-from fsq.stages.vqvae import (image_grid, latent_dim, reconstruction_errors, to_model_range,
-                              to_uint8)
+from fsq.quantizers import make_quantizer
+from fsq.stages.vqvae import (detokenize, evaluate_reconstructions, fid_feature_fn_from_config,
+                              latent_dim, reconstruction_errors, to_model_range, tokenize)
 from fsq.train.optim import make_optimizer
 from fsq.train.state import TrainState, apply_gradients, ema_update
 from maskgit import losses
@@ -45,22 +42,27 @@ class Stage1:
   Args:
     config: see configs/maskgit_tokenizer.py.
     perceptual_fn: frozen, jax-traceable `features(images_bhwc in [-1, 1]) -> pytree of
-      arrays` for the perceptual loss; required when losses.perceptual_weight > 0.
-    fid_feature_fn: `features(images_nhwc in [-1, 1]) -> (N, D)` (e.g. an Inception pool or
-      the scenes network); when given, evaluate() also reports eval/fid, the reconstruction
-      FID between the held-out images and their reconstructions.
+      arrays` for the perceptual loss; by default the network `losses.perceptual_network`
+      names (fsq/evaluators/networks.py), needed when losses.perceptual_weight > 0.
+    fid_feature_fn: `features(images_nhwc in [-1, 1]) -> (N, D)`; by default the network
+      `config.fid` names. When there is one, evaluate() also reports eval/fid, the
+      reconstruction FID between the held-out images and their reconstructions.
   """
 
   def __init__(self, config: ml_collections.ConfigDict,
                perceptual_fn: Callable[[jax.Array], Any] | None = None,
-               fid_feature_fn: Callable[[Any], np.ndarray] | None = None):
-    if config.losses.perceptual_weight > 0 and perceptual_fn is None:
-      raise ValueError(
-          "losses.perceptual_weight > 0 needs a perceptual feature network, and none is wired "
-          "into Stage1(perceptual_fn=...); set --config.losses.perceptual_weight=0 to train "
-          "without it.")
+               fid_feature_fn: Callable[[Any], Any] | None = None):
+    cfg = config.losses
+    if cfg.perceptual_weight > 0 and perceptual_fn is None:
+      if not cfg.perceptual_network:
+        raise ValueError(
+            "losses.perceptual_weight > 0 needs a perceptual feature network: set "
+            "losses.perceptual_network (scenes | inception), or losses.perceptual_weight=0.")
+      from fsq.evaluators.networks import perceptual_feature_fn  # Loads weights.
+      perceptual_fn = perceptual_feature_fn(cfg.perceptual_network, cfg.perceptual_weights)
     self.config = config
-    self.perceptual_fn, self.fid_feature_fn = perceptual_fn, fid_feature_fn
+    self.perceptual_fn = perceptual_fn
+    self.fid_feature_fn = fid_feature_fn or fid_feature_fn_from_config(config)
     quantizer = make_quantizer(**config.quantizer)
     self.codebook_size = quantizer.codebook_size
     model = config.model
@@ -159,6 +161,13 @@ class Stage1:
     return total, {"d_loss": d_loss, "r1_penalty": r1, "lecam_loss": lecam,
                    "logits_real": jnp.mean(logits_real), "logits_fake": jnp.mean(logits_fake)}
 
+  def tokenize(self, state: Stage1State, image_uint8: jax.Array) -> jax.Array:
+    """(B, H, W, 3) uint8 -> (B, h, w) indices with the generator's EMA (Stage II's input)."""
+    return tokenize(self.generator, state.generator, image_uint8)
+
+  def detokenize(self, state: Stage1State, indices: jax.Array) -> jax.Array:
+    return detokenize(self.generator, state.generator, indices)
+
   def _eval_batch(self, params, model_state, batch):
     x = to_model_range(batch["image"])
     (x_hat, aux), _ = self._apply_generator(params, model_state, x, False)
@@ -166,29 +175,8 @@ class Stage1:
     return reconstruction_errors(x, x_hat), aux["indices"], x_hat
 
   def evaluate(self, state: Stage1State, batches: Iterable[dict[str, jax.Array]]):
-    """PSNR/MSE per image averaged, codebook usage over the whole split, and the reconstruction
-    FID when a feature function is wired; all with the generator's EMA weights."""
-    usage = CodebookUsage(self.codebook_size)
-    sums, count, grid = {"mse": 0.0, "psnr": 0.0}, 0, None
-    fid_stats = None if self.fid_feature_fn is None else (RunningStatistics(),
-                                                          RunningStatistics())
-    for batch in batches:
-      per_image, indices, x_hat = self._eval_step(
-          state.generator.eval_params(), state.generator.model_state, batch)
-      mask, image, x_hat = to_host(batch["mask"]), to_host(batch["image"]), to_host(x_hat)
-      for k, v in per_image.items():
-        sums[k] += float(np.sum(to_host(v)[mask]))
-      count += int(mask.sum())
-      usage.update(indices, valid=batch["mask"])
-      if fid_stats is not None and mask.any():
-        fid_stats[0].update(self.fid_feature_fn(np.asarray(to_model_range(image[mask]))))
-        fid_stats[1].update(self.fid_feature_fn(x_hat[mask]))
-      if grid is None:
-        n = min(8, x_hat.shape[0])
-        grid = image_grid([image[:n], to_uint8(x_hat[:n])])
-    metrics = {f"eval/{k}": v / count for k, v in sums.items()}
-    metrics.update({f"eval/{k}": v for k, v in usage.summary().items()})
-    if fid_stats is not None:
-      real, reconstructed = (s.result() for s in fid_stats)
-      metrics["eval/fid"] = frechet_distance(*reconstructed, *real)
-    return metrics, {"eval/reconstructions": grid}
+    """fsq.stages.vqvae.evaluate_reconstructions with the generator's EMA weights."""
+    generator = state.generator
+    return evaluate_reconstructions(
+        lambda batch: self._eval_step(generator.eval_params(), generator.model_state, batch),
+        batches, self.codebook_size, self.fid_feature_fn)

@@ -156,7 +156,7 @@ def tiny_config(arg="", **overrides):
               "data.train.image_size": 16, "data.eval.image_size": 16,
               "data.eval.num_examples": 32, "model.width": 8,
               "model.channel_multipliers": (1, 2), "discriminator.max_width": 16,
-              "losses.gan_start_step": 2, **overrides}
+              "losses.gan_start_step": 2, "fid.network": "", **overrides}
   for key, value in settings.items():
     *parents, leaf = key.split(".")
     node = config
@@ -202,7 +202,21 @@ def test_vq_run_trains_with_its_auxiliary_loss(tmp_path):
 
 
 def test_perceptual_weight_without_a_network_fails_clearly():
-  config = tiny_config()
-  config.losses.perceptual_weight = 0.1
+  config = tiny_config(**{"losses.perceptual_weight": 0.1, "losses.perceptual_network": ""})
   with pytest.raises(ValueError, match="perceptual_weight"):
     make_stage(config)
+
+
+def test_scenes_perceptual_loss_and_scenes_fid_come_from_the_config(tmp_path):
+  config = tiny_config(**{"losses.perceptual_weight": 0.1, "losses.perceptual_network": "scenes",
+                          "fid.network": "scenes", "total_steps": 2, "eval_every": 2,
+                          "checkpoint_every": 2, "losses.gan_start_step": 100})
+  train(make_stage(config), config, str(tmp_path), devices=jax.devices()[:1])
+  events = read_metrics(str(tmp_path))
+  steps = [e for e in events if "train/loss" in e]
+  assert len(steps) == 2 and all(e["train/perceptual_loss"] > 0 for e in steps)
+  for e in steps:  # The total is reconstruction + 0.1 x perceptual (FSQ: no other term).
+    np.testing.assert_allclose(e["train/loss"],
+                               e["train/recon_loss"] + 0.1 * e["train/perceptual_loss"],
+                               rtol=1e-5)
+  assert [e for e in events if "eval/fid" in e][-1]["eval/fid"] > 0

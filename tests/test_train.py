@@ -22,13 +22,14 @@ def train_losses(workdir):
 
 
 def test_run_writes_config_metrics_images_checkpoints(tmp_path):
-  config = tiny_config()
+  config = tiny_config(**{"fid.network": "scenes"})
   train(make_stage(config), config, str(tmp_path))
   assert json.loads((tmp_path / "config.json").read_text())["quantizer"]["levels"] == [5, 5, 5]
   events = read_metrics(str(tmp_path))
   assert [e["step"] for e in events if "train/loss" in e] == [2, 4, 6, 8]
   final = [e for e in events if "eval/usage" in e][-1]
   assert final["step"] == 8 and 0 < final["eval/usage"] <= 1 and final["eval/psnr"] > 5
+  assert final["eval/fid"] > 0  # Scenes-FID of 8 steps' reconstructions: far from the data.
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4", "8"]
   assert (tmp_path / "images" / "eval_reconstructions_8.png").exists()
 

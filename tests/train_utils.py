@@ -13,7 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Overrides turning the runlocal VQ-VAE into a seconds-long run on 16 px scenes.
 TINY = {"total_steps": 8, "batch_size": 8, "eval_batch_size": 16, "log_every": 2,
         "eval_every": 8, "checkpoint_every": 4, "tensorboard": False,
-        "model.width": 8, "model.channel_multipliers": (1, 2), "data.eval.num_examples": 32}
+        "model.width": 8, "model.channel_multipliers": (1, 2), "data.eval.num_examples": 32,
+        "fid.network": ""}
 
 
 def tiny_config(arg: str = "", **overrides):

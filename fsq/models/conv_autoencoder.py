@@ -1,4 +1,9 @@
-"""A convolutional VQ-VAE: encoder, FSQ or VQ bottleneck, decoder (the seed's first experiment)."""
+"""Convolutional autoencoder around FSQ or VQ: the plain VQ-VAE and, with `mid_blocks`, the
+encoder/decoder of MaskGIT's VQGAN tokenizer (maskgit/vqgan.py).
+
+No attention; GroupNorm and swish, average-pool downsampling and nearest upsampling, as the
+public MaskGIT tokenizer.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,17 +11,23 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from fsq.layers import ResBlock, downsample, upsample
 
 
+def _norm_swish(x_bhwc: jax.Array) -> jax.Array:
+  return nn.swish(nn.GroupNorm(num_groups=min(32, x_bhwc.shape[-1]))(x_bhwc))
+
+
 class Encoder(nn.Module):
-  """conv3x3, then per level residual blocks and a 2x2 average pool (all but the last)."""
+  """conv3x3; per level residual blocks and a 2x2 average pool (all but the last); with
+  `mid_blocks` as many residual blocks again at the lowest resolution; GroupNorm, swish, 1x1
+  conv to `latent_dim` channels."""
   width: int
   channel_multipliers: Sequence[int]
   num_res_blocks: int
   latent_dim: int
+  mid_blocks: bool = False
 
   @nn.compact
   def __call__(self, x_bhwc: jax.Array) -> jax.Array:
@@ -26,28 +37,35 @@ class Encoder(nn.Module):
         h = ResBlock(self.width * mult)(h)
       if level < len(self.channel_multipliers) - 1:
         h = downsample(h)
-    h = nn.swish(nn.GroupNorm(num_groups=min(32, h.shape[-1]))(h))
-    return nn.Conv(self.latent_dim, (1, 1))(h)
+    for _ in range(self.num_res_blocks if self.mid_blocks else 0):
+      h = ResBlock(self.width * self.channel_multipliers[-1])(h)
+    return nn.Conv(self.latent_dim, (1, 1))(_norm_swish(h))
 
 
 class Decoder(nn.Module):
-  """Mirror of the encoder: residual blocks and nearest 2x upsampling + conv3x3 per level."""
+  """Mirror of the encoder: conv3x3 to the widest level, the mid blocks if any, then per level
+  (widest first) residual blocks and nearest 2x upsampling + conv3x3; GroupNorm, swish, conv3x3
+  to RGB."""
   width: int
   channel_multipliers: Sequence[int]
   num_res_blocks: int
+  mid_blocks: bool = False
   out_channels: int = 3
 
   @nn.compact
   def __call__(self, z_bhwc: jax.Array) -> jax.Array:
     mults = list(reversed(self.channel_multipliers))
     h = nn.Conv(self.width * mults[0], (3, 3))(z_bhwc)
+    for _ in range(self.num_res_blocks if self.mid_blocks else 0):
+      h = ResBlock(self.width * mults[0])(h)
     for level, mult in enumerate(mults):
       for _ in range(self.num_res_blocks):
         h = ResBlock(self.width * mult)(h)
       if level < len(mults) - 1:
-        h = nn.Conv(self.width * mults[level + 1], (3, 3))(upsample(h))
-    h = nn.swish(nn.GroupNorm(num_groups=min(32, h.shape[-1]))(h))
-    return nn.Conv(self.out_channels, (3, 3))(h)
+        # As MaskGIT: the conv after upsampling keeps this level's width; the next level's
+        # first residual block changes it.
+        h = nn.Conv(self.width * mult, (3, 3))(upsample(h))
+    return nn.Conv(self.out_channels, (3, 3))(_norm_swish(h))
 
 
 class ConvVQVAE(nn.Module):
@@ -61,11 +79,13 @@ class ConvVQVAE(nn.Module):
   width: int = 64
   channel_multipliers: Sequence[int] = (1, 2, 2)
   num_res_blocks: int = 1
+  mid_blocks: bool = False
 
   def setup(self):
     self.encoder = Encoder(self.width, self.channel_multipliers, self.num_res_blocks,
-                           self.latent_dim)
-    self.decoder = Decoder(self.width, self.channel_multipliers, self.num_res_blocks)
+                           self.latent_dim, self.mid_blocks)
+    self.decoder = Decoder(self.width, self.channel_multipliers, self.num_res_blocks,
+                           self.mid_blocks)
 
   def encode(self, x_bhwc: jax.Array, train: bool = False) -> tuple[jax.Array, dict[str, Any]]:
     return self.quantizer(self.encoder(x_bhwc), train=train)

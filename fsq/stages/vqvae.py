@@ -1,7 +1,7 @@
 """The plain VQ-VAE stage: encoder, FSQ or VQ, decoder, reconstruction loss, nothing else."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
@@ -10,6 +10,7 @@ import ml_collections
 import numpy as np
 
 from fsq.distributed import to_host
+from fsq.evaluators.fid import RunningStatistics, frechet_distance
 from fsq.models.conv_autoencoder import ConvVQVAE
 from fsq.quantizers import CodebookUsage, make_quantizer
 from fsq.train.optim import make_optimizer
@@ -39,15 +40,72 @@ def latent_dim(quantizer_config: ml_collections.ConfigDict, vq_dim: int) -> int:
   return len(quantizer_config.levels) if quantizer_config.name == "fsq" else vq_dim
 
 
+def fid_feature_fn_from_config(config: ml_collections.ConfigDict):
+  """The FID feature function `config.fid` names ({"network", "weights"}), or None."""
+  fid = config.get("fid")
+  if fid is None or not fid.network:
+    return None
+  from fsq.evaluators.networks import fid_feature_fn  # Loads weights: only when asked.
+  return fid_feature_fn(fid.network, fid.weights)
+
+
+def tokenize(model: ConvVQVAE, state: TrainState, image_uint8: jax.Array) -> jax.Array:
+  """(B, H, W, 3) uint8 images -> (B, h, w) token indices, with the evaluation parameters."""
+  variables = {"params": state.eval_params(), **state.model_state}
+  _, aux = model.apply(variables, to_model_range(image_uint8), method="encode")
+  return aux["indices"]
+
+
+def detokenize(model: ConvVQVAE, state: TrainState, indices_bhw: jax.Array) -> jax.Array:
+  """(B, h, w) token indices -> (B, H, W, 3) images in [-1, 1]."""
+  variables = {"params": state.eval_params(), **state.model_state}
+  return model.apply(variables, indices_bhw, method="decode_indices")
+
+
+def evaluate_reconstructions(eval_step: Callable[[dict], tuple], batches: Iterable[dict],
+                             codebook_size: int, fid_feature_fn: Callable | None = None):
+  """Reconstruction metrics over every real (unmasked) example of the held-out `batches`.
+
+  `eval_step(batch) -> (reconstruction_errors, indices, x_hat in [-1, 1])`. Returns
+  eval/mse and eval/psnr (per image, averaged), codebook usage over the whole split, eval/fid
+  (reconstructions against originals in `fid_feature_fn`'s features) when one is given, and
+  an image of 8 originals above their reconstructions.
+  """
+  usage = CodebookUsage(codebook_size)
+  sums, count, grid = {"mse": 0.0, "psnr": 0.0}, 0, None
+  fid_stats = None if fid_feature_fn is None else (RunningStatistics(), RunningStatistics())
+  for batch in batches:
+    per_image, indices, x_hat = eval_step(batch)
+    mask, image, x_hat = to_host(batch["mask"]), to_host(batch["image"]), to_host(x_hat)
+    for k, v in per_image.items():
+      sums[k] += float(np.sum(to_host(v)[mask]))
+    count += int(mask.sum())
+    usage.update(indices, valid=batch["mask"])
+    if fid_stats is not None and mask.any():
+      fid_stats[0].update(fid_feature_fn(np.asarray(to_model_range(image[mask]))))
+      fid_stats[1].update(fid_feature_fn(x_hat[mask]))
+    if grid is None:
+      n = min(8, x_hat.shape[0])
+      grid = image_grid([image[:n], to_uint8(x_hat[:n])])
+  metrics = {f"eval/{k}": v / count for k, v in sums.items()}
+  metrics.update({f"eval/{k}": v for k, v in usage.summary().items()})
+  if fid_stats is not None:
+    real, reconstructed = (s.result() for s in fid_stats)
+    metrics["eval/fid"] = frechet_distance(*reconstructed, *real)
+  return metrics, {"eval/reconstructions": grid}
+
+
 class VQVAEStage:
   """Reconstruction with an L2 loss plus the quantizer's auxiliary loss (0 for FSQ).
 
-  Evaluation reports PSNR (dB, per image then averaged), MSE and codebook usage over the
-  whole held-out split, with the EMA parameters when ema_decay > 0.
+  Evaluation (`evaluate_reconstructions`) reports PSNR, MSE, codebook usage over the whole
+  held-out split and, when `config.fid` names a network, the reconstruction FID; with the EMA
+  parameters when ema_decay > 0.
   """
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
+    self.fid_feature_fn = fid_feature_fn_from_config(config)
     quantizer = make_quantizer(**config.quantizer)
     self.codebook_size = quantizer.codebook_size
     model = config.model
@@ -90,15 +148,10 @@ class VQVAEStage:
                    "train/batch_usage": jnp.mean(batch_used.astype(jnp.float32))}
 
   def tokenize(self, state: TrainState, image_uint8: jax.Array) -> jax.Array:
-    """(B, H, W, 3) uint8 images -> (B, h, w) token indices (evaluation parameters)."""
-    variables = {"params": state.eval_params(), **state.model_state}
-    _, aux = self.model.apply(variables, to_model_range(image_uint8), method="encode")
-    return aux["indices"]
+    return tokenize(self.model, state, image_uint8)
 
   def detokenize(self, state: TrainState, indices: jax.Array) -> jax.Array:
-    """(B, h, w) token indices -> (B, H, W, 3) images in [-1, 1]."""
-    variables = {"params": state.eval_params(), **state.model_state}
-    return self.model.apply(variables, indices, method="decode_indices")
+    return detokenize(self.model, state, indices)
 
   def _eval_batch(self, params, model_state, batch):
     x = to_model_range(batch["image"])
@@ -107,19 +160,6 @@ class VQVAEStage:
     return reconstruction_errors(x, x_hat), aux["indices"], x_hat
 
   def evaluate(self, state: TrainState, batches: Iterable[dict[str, jax.Array]]):
-    usage = CodebookUsage(self.codebook_size)
-    sums, count, grid = {"mse": 0.0, "psnr": 0.0}, 0, None
-    for batch in batches:
-      per_image, indices, x_hat = self._eval_step(state.eval_params(), state.model_state,
-                                                  batch)
-      mask = to_host(batch["mask"])
-      for k, v in per_image.items():
-        sums[k] += float(np.sum(to_host(v)[mask]))
-      count += int(mask.sum())
-      usage.update(indices, valid=batch["mask"])
-      if grid is None:
-        n = min(8, x_hat.shape[0])
-        grid = image_grid([to_host(batch["image"])[:n], to_uint8(to_host(x_hat)[:n])])
-    metrics = {f"eval/{k}": v / count for k, v in sums.items()}
-    metrics.update({f"eval/{k}": v for k, v in usage.summary().items()})
-    return metrics, {"eval/reconstructions": grid}
+    return evaluate_reconstructions(
+        lambda batch: self._eval_step(state.eval_params(), state.model_state, batch), batches,
+        self.codebook_size, self.fid_feature_fn)

@@ -1,0 +1,53 @@
+"""Feature networks by config name: perceptual maps and FID features."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fsq.evaluators import networks, scenes_features
+from maskgit.losses import perceptual_loss
+from test_evaluators_inception import random_variables
+
+
+def _images(seed: int, n: int = 2, size: int = 64) -> jax.Array:
+  return jax.random.uniform(jax.random.key(seed), (n, size, size, 3), minval=-1, maxval=1)
+
+
+def test_scenes_perceptual_maps_are_unit_rms_and_the_loss_sees_differences():
+  features = networks.perceptual_feature_fn("scenes")
+  x = _images(0)
+  maps = features(x)
+  # Every GroupNorm of the classifier: the stem and two per width, 64 px -> 32 .. 4.
+  assert sorted(m.shape[1] for m in maps) == [4, 4, 8, 8, 16, 16, 32]
+  for m in maps:
+    np.testing.assert_allclose(jnp.mean(m**2, axis=-1), 1.0, rtol=1e-4)
+  loss = jax.jit(lambda a, b: perceptual_loss(features, a, b))
+  assert float(loss(x, x)) == 0.0
+  blurred = (x + jnp.roll(x, 1, axis=1) + jnp.roll(x, 1, axis=2)) / 3
+  noisy = jnp.clip(x + 0.5 * jax.random.normal(jax.random.key(1), x.shape), -1, 1)
+  assert 0 < float(loss(x, blurred)) and 0 < float(loss(x, noisy))
+  grad = jax.grad(lambda a: perceptual_loss(features, a, x))(blurred)
+  assert jnp.all(jnp.isfinite(grad)) and float(jnp.max(jnp.abs(grad))) > 0
+
+
+def test_scenes_fid_features_are_the_domain_networks():
+  x = np.asarray(_images(2, n=3))
+  np.testing.assert_array_equal(networks.fid_feature_fn("scenes")(x),
+                                scenes_features.load_scenes_network().features(x))
+
+
+def test_inception_perceptual_maps_from_a_user_file(tmp_path):
+  path = tmp_path / "inception.npz"
+  np.savez(path, **random_variables())
+  maps = networks.perceptual_feature_fn("inception", str(path))(_images(3, n=1, size=32))
+  assert sorted(m.shape[1:] for m in maps) == [(8, 8, 2048), (17, 17, 768), (35, 35, 288)]
+  assert networks.fid_feature_fn("inception", str(path))(_images(3, n=1)).shape == (1, 2048)
+
+
+def test_unknown_or_missing_networks_fail_clearly(tmp_path):
+  with pytest.raises(ValueError, match="choose one of scenes, inception"):
+    networks.perceptual_feature_fn("vgg")
+  with pytest.raises(FileNotFoundError, match="convert_inception_weights"):
+    networks.fid_feature_fn("inception", str(tmp_path / "missing.npz"))
+  with pytest.raises(FileNotFoundError, match="train_scenes_classifier"):
+    networks.perceptual_feature_fn("scenes", str(tmp_path / "missing.msgpack"))
