@@ -14,6 +14,7 @@ from typing import Any
 
 import ml_collections
 
+from fsq.data.tokens import read_manifest
 from fsq.quantizers import QUANTIZERS, validate_levels
 
 
@@ -103,6 +104,14 @@ def check_workdir_exists(path: str, what: str) -> str | None:
   return None
 
 
+def check_token_cache(path: str) -> str | None:
+  try:
+    read_manifest(path)
+  except FileNotFoundError as e:
+    return f"token_cache: {e}"
+  return None
+
+
 def validate(config: ml_collections.ConfigDict, device_count: int, process_count: int,
              extra: tuple[Check, ...] = ()) -> None:
   """Raises ConfigError listing every problem of `config` (common checks + a stage's own)."""
@@ -112,6 +121,8 @@ def validate(config: ml_collections.ConfigDict, device_count: int, process_count
     checks.append(Check("quantizer", check_quantizer))
   if "tokenizer" in config:
     checks.append(Check("tokenizer", lambda c: check_workdir_exists(c.tokenizer, "tokenizer")))
+  if config.get("token_cache"):
+    checks.append(Check("token_cache", lambda c: check_token_cache(c.token_cache)))
   problems = [msg for check in (*checks, *extra) if (msg := check.fn(config))]
   if problems:
     raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

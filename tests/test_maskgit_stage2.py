@@ -1,4 +1,7 @@
 """MaskGIT Stage II through the training loop, on a tiny frozen tokenizer."""
+import os
+
+import matplotlib.image as plt_image
 import numpy as np
 import pytest
 
@@ -39,7 +42,50 @@ def test_stage2_trains_evaluates_and_samples(tokenizer_workdir, tmp_path):
   final = [e for e in events if "eval/bits_per_token" in e][-1]
   # 125 codes: an untrained model spends about log2(125) ~ 7 bits per token.
   assert 3.0 < final["eval/bits_per_token"] < 9.0
+  np.testing.assert_allclose(final["eval/bits_per_image"], 8 * 8 * final["eval/bits_per_token"],
+                             rtol=1e-6)  # 8 x 8 tokens per 16 px image.
   assert (tmp_path / "images" / "eval_samples_4.png").exists()
+  # Sampling metrics in the scenes network's space, for guidance 0.2 and the sweep.
+  for suffix in ("", "_cfg0", "_cfg1", "_cfg3"):
+    assert final[f"eval/fid{suffix}"] > 0
+    assert 0 <= final[f"eval/precision{suffix}"] <= 1 and 0 <= final[f"eval/recall{suffix}"] <= 1
+    assert 0 <= final[f"eval/class_consistency{suffix}"] <= 1
   import jax, jax.numpy as jnp
   images = stage.sample(state, jax.random.key(0), jnp.array([0, 3]), guidance=0.2)
   assert images.shape == (2, 16, 16, 3) and np.isfinite(np.asarray(images)).all()
+
+
+def test_sample_script_writes_one_deterministic_grid_per_class(tokenizer_workdir, tmp_path):
+  from scripts import sample
+  config = stage2_config(tokenizer_workdir, total_steps=2, eval_every=100, checkpoint_every=2)
+  train(make_stage(config), config, str(tmp_path / "run"))
+  args = ["--workdir", str(tmp_path / "run"), "--per_class", "3", "--columns", "2",
+          "--classes", "1,3", "--num_steps", "2", "--batch_size", "2"]
+  paths = sample.main(args + ["--out", str(tmp_path / "a")])
+  assert [os.path.basename(p) for p in paths] == ["class_1.png", "class_3.png"]
+  grid = plt_image.imread(paths[0])
+  assert grid.shape[:2] == (2 * 16, 2 * 16)  # 3 samples in rows of 2, 16 px each.
+  again = sample.main(args + ["--out", str(tmp_path / "b")])
+  np.testing.assert_array_equal(plt_image.imread(again[0]), grid)
+  with pytest.raises(SystemExit, match="outside"):
+    sample.main(["--workdir", str(tmp_path / "run"), "--out", str(tmp_path), "--classes", "7"])
+
+
+def test_stage2_trains_on_a_maskgit_vqgan_tokenizer(tmp_path):
+  """The Stage I VQGAN's workdir is a tokenizer: its EMA generator's indices are the tokens."""
+  from test_maskgit_stage1 import tiny_config as vqgan_config
+  import jax
+  tokenizer = vqgan_config(total_steps=2, eval_every=100, checkpoint_every=2,
+                           **{"losses.gan_start_step": 100})
+  train(make_stage(tokenizer), tokenizer, str(tmp_path / "vqgan"), devices=jax.devices()[:1])
+  config = stage2_config(tmp_path / "vqgan", total_steps=2, eval_every=100, checkpoint_every=2)
+  config.fid.network = ""
+  stage = make_stage(config)
+  state = train(stage, config, str(tmp_path / "s2"))
+  assert stage.vocab.codebook_size == 125  # FSQ [5, 5, 5].
+  images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), np.uint8)
+  tokens = stage.tokenizer.tokenize(state.tokenizer, images)
+  assert tokens.shape == (2, 8, 8) and int(tokens.max()) < 125
+  assert stage.tokenizer.detokenize(state.tokenizer, tokens).shape == (2, 16, 16, 3)
+  logged = [e for e in read_metrics(str(tmp_path / "s2")) if "train/loss" in e]
+  assert [e["step"] for e in logged] == [2] and np.isfinite(logged[0]["train/loss"])

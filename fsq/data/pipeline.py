@@ -15,7 +15,7 @@ from typing import Iterator, Mapping, Optional
 
 import numpy as np
 
-from fsq.data import digits, scenes, tfds_sources
+from fsq.data import digits, scenes, tfds_sources, tokens
 from fsq.data.source import Example, Source
 
 SOURCES = {
@@ -25,6 +25,7 @@ SOURCES = {
     "imagenette/160px-v2": functools.partial(tfds_sources.ImageClassification, "imagenette/160px-v2"),
     "nyu_depth_v2": functools.partial(tfds_sources.NyuDepth, "nyu_depth_v2"),
     "coco/2017_panoptic": functools.partial(tfds_sources.CocoPanoptic, "coco/2017_panoptic"),
+    "tokens": tokens.TokenCache,  # MaskGIT Stage II's pre-tokenised data (scripts/tokenize.py).
 }
 
 
