@@ -27,25 +27,52 @@ METRICS = [("eval/fid", "reconstruction FID", True), ("eval/psnr", "reconstructi
            ("eval/sample_fid", "sampling FID", True)]
 
 
+def _final_evaluation(workdir: str) -> dict | None:
+  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+    return None
+  evals = [e for e in read_metrics(workdir) if any(k.startswith("eval/") for k in e)]
+  if not evals:
+    return None
+  return {k: v for e in evals if e["step"] == evals[-1]["step"] for k, v in e.items()}
+
+
+def _quantizer_row(workdir: str) -> dict:
+  with open(os.path.join(workdir, "config.json")) as f:
+    quantizer = json.load(f)["quantizer"]
+  levels = quantizer.get("levels")
+  return {"quantizer": quantizer["name"],
+          "codebook_size": math.prod(levels) if levels else quantizer["codebook_size"],
+          "levels": "-".join(map(str, levels)) if levels else "",
+          "d": len(levels) if levels else "", "min_level": min(levels) if levels else ""}
+
+
 def collect(root: str) -> list[dict]:
-  rows = []
+  """One row per tokenizer run below `root`, with its final evaluation.
+
+  A MaskGIT Stage II run's metrics join its tokenizer's row, `eval/fid` (of samples) renamed
+  `eval/sample_fid`; a Stage II run whose tokenizer is not below `root` is a row of its own.
+  """
+  rows, stage2 = {}, []
   for name in sorted(os.listdir(root)):
     workdir = os.path.join(root, name)
-    if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+    final = _final_evaluation(workdir)
+    if final is None:
       continue
     with open(os.path.join(workdir, "config.json")) as f:
-      quantizer = json.load(f)["quantizer"]
-    evals = [e for e in read_metrics(workdir) if any(k.startswith("eval/") for k in e)]
-    if not evals:
-      continue
-    final = {k: v for e in evals if e["step"] == evals[-1]["step"] for k, v in e.items()}
-    levels = quantizer.get("levels")
-    size = math.prod(levels) if levels else quantizer["codebook_size"]
-    rows.append({"run": name, "quantizer": quantizer["name"], "codebook_size": size,
-                 "levels": "-".join(map(str, levels)) if levels else "",
-                 "d": len(levels) if levels else "", "min_level": min(levels) if levels else "",
-                 **final})
-  return rows
+      config = json.load(f)
+    if config.get("stage") == "maskgit_stage2":
+      stage2.append((name, config["tokenizer"], final))
+    else:
+      rows[os.path.realpath(workdir)] = {"run": name, **_quantizer_row(workdir), **final}
+  for name, tokenizer, final in stage2:
+    sampled = {("eval/sample_fid" if k == "eval/fid" else k): v for k, v in final.items()
+               if k.startswith("eval/")}
+    row = rows.get(os.path.realpath(tokenizer))
+    if row is not None:
+      row.update(sampled, stage2_run=name)
+    else:
+      rows[name] = {"run": name, **_quantizer_row(tokenizer), "step": final["step"], **sampled}
+  return list(rows.values())
 
 
 def write_tables(rows: list[dict], out: str) -> str:

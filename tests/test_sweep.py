@@ -1,4 +1,5 @@
 """scripts.sweep and scripts.reproduce on a two-run sweep of tiny training runs."""
+import json
 import os
 import textwrap
 
@@ -35,3 +36,64 @@ def test_sweep_resumes_skips_and_reproduces(tmp_path, capsys):
   assert "| fsq | fsq | 64 | 8-8 | 4 |" in table
   assert os.path.exists(reproduce.plot(rows, str(out), "tradeoff"))
   assert (out / "results.csv").read_text().count("\n") == 3
+
+
+def _fake_run(workdir, config, events):
+  os.makedirs(workdir)
+  (workdir / "config.json").write_text(json.dumps(config))
+  (workdir / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+
+
+def test_collect_joins_stage2_runs_to_their_tokenizers(tmp_path):
+  root = tmp_path / "runs"
+  fsq = {"stage": "maskgit_stage1", "quantizer": {"name": "fsq", "levels": [8, 5, 5, 5]}}
+  _fake_run(root / "tok_fsq", fsq, [{"step": 10, "train/loss": 1.0},
+                                    {"step": 20, "eval/fid": 3.0, "eval/usage": 0.9}])
+  _fake_run(root / "s2_fsq", {"stage": "maskgit_stage2", "tokenizer": str(root / "tok_fsq")},
+            [{"step": 5, "eval/fid": 40.0, "eval/bits_per_token": 7.5}])
+  outside = tmp_path / "tok_vq"
+  _fake_run(outside, {"quantizer": {"name": "vq", "codebook_size": 1024}},
+            [{"step": 20, "eval/fid": 2.0}])
+  _fake_run(root / "s2_vq", {"stage": "maskgit_stage2", "tokenizer": str(outside)},
+            [{"step": 5, "eval/fid": 50.0}])
+  _fake_run(root / "unfinished", fsq, [{"step": 10, "train/loss": 1.0}])
+  rows = {r["run"]: r for r in reproduce.collect(str(root))}
+  assert set(rows) == {"tok_fsq", "s2_vq"}
+  assert rows["tok_fsq"] == {
+      "run": "tok_fsq", "quantizer": "fsq", "codebook_size": 1000, "levels": "8-5-5-5", "d": 4,
+      "min_level": 5, "step": 20, "eval/fid": 3.0, "eval/usage": 0.9, "eval/sample_fid": 40.0,
+      "eval/bits_per_token": 7.5, "stage2_run": "s2_fsq"}
+  assert rows["s2_vq"]["codebook_size"] == 1024 and rows["s2_vq"]["eval/sample_fid"] == 50.0
+  assert "eval/fid" not in rows["s2_vq"]  # Sampling FID is never read as reconstruction FID.
+
+
+def _write_sweep(path, runs):
+  path.write_text(f"def get_sweep(arg=None):\n  return {runs!r}\n")
+  return str(path)
+
+
+def test_runs_come_after_the_runs_they_need(tmp_path):
+  runs = [{"name": "s2", "config": "c:tokenizer={root}/tok", "after": ["tok"]},
+          {"name": "tok", "config": "c", "overrides": {"data.dir": "{root}/data"}}]
+  spec = _write_sweep(tmp_path / "s.py", runs)
+  assert [r["name"] for r in sweep.load_sweep(spec)] == ["tok", "s2"]
+  s2, tok = sweep.command(sweep.load_sweep(spec)[1], "/R"), sweep.command(runs[1], "/R")
+  assert "--config=c:tokenizer=/R/tok" in s2 and "--workdir=/R/s2" in s2
+  assert "--config.data.dir=/R/data" in tok
+  cycle = _write_sweep(tmp_path / "c.py", [{"name": "a", "config": "c", "after": ["b"]},
+                                           {"name": "b", "config": "c", "after": ["a"]}])
+  with pytest.raises(ValueError, match="wait on unknown runs or on each other"):
+    sweep.load_sweep(cycle)
+  with pytest.raises(ValueError, match="'a': \\['missing'\\]"):
+    sweep.load_sweep(_write_sweep(tmp_path / "m.py",
+                                  [{"name": "a", "config": "c", "after": ["missing"]}]))
+
+
+def test_a_failed_run_skips_the_runs_that_need_it(tmp_path, capsys):
+  bad = {"name": "tok", "config": "configs/vqvae.py:runlocal", "overrides": {"no_such_key": 1}}
+  spec = _write_sweep(tmp_path / "s.py", [bad, {"name": "s2", "config": "c", "after": ["tok"]}])
+  with pytest.raises(SystemExit, match="1 run\\(s\\) failed: tok; skipped after them: s2"):
+    sweep.run_sweep(spec, str(tmp_path / "runs"))
+  assert "s2: skipped, a run it needs failed" in capsys.readouterr().out
+  assert not os.path.exists(tmp_path / "runs" / "s2")
+  assert "no_such_key" in (tmp_path / "runs" / "tok" / "train.log").read_text()

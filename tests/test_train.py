@@ -77,6 +77,22 @@ def test_sigkill_then_resume_gives_the_same_parameters(tmp_path):
   assert steps == sorted(set(steps)) and steps[-1] == 12  # No duplicate events after resume.
 
 
+def test_a_run_killed_during_its_evaluation_evaluates_on_resume(tmp_path):
+  config = tiny_config()
+  train(make_stage(config), config, str(tmp_path))
+  events = read_metrics(str(tmp_path))
+  final_eval = [e for e in events if "eval/usage" in e]
+  assert [e["step"] for e in final_eval] == [8]
+  # The checkpoint at step 8 is written before the evaluation: kill there = no eval event.
+  (tmp_path / "metrics.jsonl").write_text(
+      "".join(json.dumps(e) + "\n" for e in events if "eval/usage" not in e))
+  train(make_stage(config), config, str(tmp_path))
+  redone = [e for e in read_metrics(str(tmp_path)) if "eval/usage" in e]
+  assert redone == final_eval  # The same evaluation of the same state, logged once.
+  train(make_stage(config), config, str(tmp_path))  # A finished run is not evaluated again.
+  assert [e for e in read_metrics(str(tmp_path)) if "eval/usage" in e] == final_eval
+
+
 def test_sigterm_saves_and_stops(tmp_path):
   args = cli_args(tmp_path, total_steps=100_000, checkpoint_every=100_000, eval_every=100_000)
   proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -1,30 +1,55 @@
-"""The paper's trade-off study (Fig. 3) at embedded scale: FSQ vs VQ over codebook sizes.
+"""The paper's trade-off study (Fig. 3): FSQ vs VQ over codebook sizes.
 
   python -m scripts.sweep --sweep=configs/sweeps/tradeoff.py:scale=embedded --root=runs/tradeoff
+  python -m scripts.sweep --print_commands --root=/data/tradeoff \
+      --sweep=configs/sweeps/tradeoff.py:scale=paper,stage=maskgit,stage2=True
 
-Arguments: scale = smoke (minutes: two sizes, a few hundred steps) | embedded (2^6 .. 2^14,
-the CPU reproduction) ; stage = vqvae (the plain VQ-VAE; fast) | maskgit (MaskGIT Stage I).
+Arguments: scale = smoke (minutes: two sizes, a few hundred steps) | embedded (2^6 .. 2^14 on the scenes, the CPU
+reproduction) | paper (2^4 .. 2^16 on ImageNet 128 with the
+paper's steps and batch sizes, for accelerators; stage=maskgit) ; stage = vqvae (the plain
+VQ-VAE; fast) | maskgit (MaskGIT Stage I) ; stage2 (MaskGIT: also a Stage II run on each
+tokenizer, for sampling FID and compression cost).
 FSQ takes the paper's levels for each size (Table 1); VQ the same number of codewords.
 """
-from fsq.config import parse_arg
+from fsq.config import ConfigError, parse_arg
 
-SIZES = {"smoke": (6, 10), "embedded": (6, 8, 10, 12, 14)}
+SIZES = {"smoke": (6, 10), "embedded": (6, 8, 10, 12, 14),
+         "paper": (4, 6, 8, 9, 10, 11, 12, 14, 16)}
 CONFIGS = {"vqvae": "configs/vqvae.py", "maskgit": "configs/maskgit_tokenizer.py"}
+# The VQ-VAE at CPU scales: 32 px scenes, a small network, lr 3e-3.
+CPU_OVERRIDES = {"log_every": 50, "model.width": 32, "model.channel_multipliers": "(1,2)",
+                 "optax.lr": 3e-3, "data.eval.num_examples": 1024}
 
 
 def get_sweep(arg: str | None = None) -> list[dict]:
-  """Runs as {"name", "config" (scripts.train's --config), "overrides" (--config.KEY=VALUE)}."""
-  arg = parse_arg(arg, scale="smoke", stage="vqvae")
-  steps = {"smoke": 300, "embedded": 1500}[arg.scale]
+  """Runs as {"name", "config" (scripts.train's --config), "overrides", "after"}."""
+  arg = parse_arg(arg, scale="smoke", stage="vqvae", stage2=False)
+  if arg.scale not in SIZES or arg.stage not in CONFIGS:
+    raise ConfigError(f"scale={arg.scale!r} stage={arg.stage!r}: choose scale from "
+                      f"{', '.join(SIZES)} and stage from {', '.join(CONFIGS)}.")
+  if arg.stage != "maskgit" and (arg.scale == "paper" or arg.stage2):
+    raise ConfigError("scale=paper and stage2=True are MaskGIT studies: add stage=maskgit.")
   runs = []
   for log2 in SIZES[arg.scale]:
     for quantizer in ("fsq", "vq"):
-      runs.append({
-          "name": f"{quantizer}_{2**log2}",
-          "config": f"{CONFIGS[arg.stage]}:quantizer={quantizer},codebook_size={2**log2},"
-                    "runlocal,res=32",
-          "overrides": {"total_steps": steps, "eval_every": steps, "checkpoint_every": steps,
-                        "log_every": 50, "model.width": 32, "model.channel_multipliers": "(1,2)",
-                        "optax.lr": 3e-3, "data.eval.num_examples": 1024},
-      })
+      name = f"{quantizer}_{2**log2}"
+      if arg.stage == "vqvae":
+        steps = {"smoke": 300, "embedded": 1500}[arg.scale]
+        config = ",runlocal,res=32"
+        overrides = {"total_steps": steps, "eval_every": steps, "checkpoint_every": steps,
+                     **CPU_OVERRIDES}
+      else:  # The scenes config (~12 min a run on 2 cores), its smoke version, or ImageNet 128
+        # with the paper's steps and batch (PAPER.md section 4).
+        config = {"smoke": ",runlocal", "embedded": "", "paper": ",variant=imagenet128"}[arg.scale]
+        overrides = {}
+      runs.append({"name": name, "overrides": overrides,
+                   "config": f"{CONFIGS[arg.stage]}:quantizer={quantizer},"
+                             f"codebook_size={2**log2}{config}"})
+      if arg.stage2:
+        # Stage II on ImageNet 128: 200 epochs, ~1M steps at batch 256 (PAPER.md section 4).
+        stage2 = "" if arg.scale == "paper" else ",runlocal"
+        runs.append({"name": f"{name}_stage2", "after": [name],
+                     "overrides": {"total_steps": 1_000_000} if arg.scale == "paper" else {},
+                     "config": f"configs/maskgit_transformer.py:tokenizer={{root}}/{name},"
+                               f"guidance={0.2 if quantizer == 'fsq' else 0.1}{stage2}"})
   return runs

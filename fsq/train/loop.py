@@ -20,11 +20,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from clu import parameter_overview
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from fsq import data as data_lib
 from fsq.train.checkpoint import Checkpointer, abstract_like
-from fsq.train.writers import MetricWriter
+from fsq.train.writers import MetricWriter, has_evaluation
 
 
 log = logging.getLogger("fsq")
@@ -69,6 +70,19 @@ def _finite(metrics: dict[str, Any]) -> str | None:
 def _eta(seconds: float) -> str:
   seconds = int(seconds)
   return f"{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s"
+
+
+def _eval_missing(workdir: str, step: int, config: ml_collections.ConfigDict) -> bool:
+  """Whether `step` was due an evaluation that metrics.jsonl does not hold.
+
+  The checkpoint at an evaluation step is written before the evaluation runs, so a run killed
+  during it resumes there; process 0 reads the file and every process follows its answer.
+  """
+  due = step > 0 and (step % config.eval_every == 0 or step == config.total_steps)
+  missing = due and not has_evaluation(workdir, step)
+  if jax.process_count() > 1:
+    missing = bool(multihost_utils.broadcast_one_to_all(np.asarray(missing)))
+  return missing
 
 
 def evaluate(stage, state, config, mesh: Mesh) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -153,7 +167,17 @@ def train(stage, config: ml_collections.ConfigDict, workdir: str,
                      means.get("train/loss", float("nan")), rate,
                      _eta((config.total_steps - s) / max(rate, 1e-9)))
 
+  def evaluate_and_log(step: int) -> None:
+    eval_metrics, images = evaluate(stage, state, config, mesh)
+    writer.scalars(step, eval_metrics)
+    writer.images(step, images)
+    log.info("eval at step %d: %s", step, json.dumps(
+        {k: round(float(v), 5) for k, v in eval_metrics.items()}))
+
   try:
+    if _eval_missing(workdir, start_step, config):
+      log.info("the run stopped before its evaluation at step %d: evaluating now.", start_step)
+      evaluate_and_log(start_step)
     for step, local_batch in batches:
       if step >= config.total_steps:
         break
@@ -168,11 +192,7 @@ def train(stage, config: ml_collections.ConfigDict, workdir: str,
         checkpointer.save(done, state, force=True)
       if done % config.eval_every == 0 or last:
         check_and_log(done)
-        eval_metrics, images = evaluate(stage, state, config, mesh)
-        writer.scalars(done, eval_metrics)
-        writer.images(done, images)
-        log.info("eval at step %d: %s", done, json.dumps(
-            {k: round(float(v), 5) for k, v in eval_metrics.items()}))
+        evaluate_and_log(done)
       if preemption.requested:
         log.warning("stopped at step %d by SIGTERM; rerun the same command to resume.",
                         done)

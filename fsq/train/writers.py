@@ -69,3 +69,11 @@ def read_metrics(workdir: str) -> list[dict[str, float]]:
   """All events of a run's metrics.jsonl."""
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     return [json.loads(line) for line in f if line.strip()]
+
+
+def has_evaluation(workdir: str, step: int) -> bool:
+  """Whether the run's metrics.jsonl holds eval/ metrics at `step` (False without the file)."""
+  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+    return False
+  return any(e["step"] == step and any(k.startswith("eval/") for k in e)
+             for e in read_metrics(workdir))
