@@ -7,8 +7,10 @@
 
 Arguments: quantizer (fsq | vq), levels (FSQ, e.g. 8-5-5-5), codebook_size (VQ; or FSQ with
 the paper's levels for that size when levels is not given), variant, runlocal (a minutes-long
-version of the same run). Variants:
-  scenes       64 px procedural scenes, 16 x 16 tokens, small widths: trains on a CPU.
+version of the same run), tokens (scenes: the token grid's side, 16 or 8). Variants:
+  scenes       64 px procedural scenes, 16 x 16 tokens (8 x 8 with tokens=8: each token then
+               covers 8 x 8 pixels, a 4x shorter sequence for Stage II), small widths: trains
+               on a CPU.
   imagenet128  the trade-off study (Fig. 3): 128 px, batch 256, ~500k steps (100 epochs).
   imagenet256  FSQ [8,5,5,5] vs VQ 1024 (the 256 px results): 256 px, batch 512, 1M steps,
                16 x 16 tokens.
@@ -51,7 +53,7 @@ def _imagenet(config: ml_collections.ConfigDict, image_size: int) -> None:
   config.fid = dict(network="inception", weights="")  # Reconstruction FID on pool3.
 
 
-def _scenes(config: ml_collections.ConfigDict) -> None:
+def _scenes(config: ml_collections.ConfigDict, tokens: int) -> None:
   """A CPU-sized tokenizer: 64 px -> 16 x 16 tokens, ~12 minutes on 2 free CPU cores.
 
   Deviations from the paper, for that budget: narrow nets (the full-resolution level is the
@@ -63,7 +65,12 @@ def _scenes(config: ml_collections.ConfigDict) -> None:
   loss). Usage is counted over 2048 held-out scenes (~500k tokens for the 1000 codes).
   """
   config.data = data_config("scenes", 64, eval_examples=2048)
-  config.model = dict(width=16, channel_multipliers=(1, 2, 4), num_res_blocks=1, vq_dim=32)
+  # One more (cheap, 8 x 8) level of the widest width halves the token grid's side.
+  multipliers = {16: (1, 2, 4), 8: (1, 2, 4, 4)}
+  if tokens not in multipliers:
+    raise ConfigError(f"tokens={tokens}: the scenes tokenizer makes 16 x 16 or 8 x 8 tokens.")
+  config.model = dict(width=16, channel_multipliers=multipliers[tokens], num_res_blocks=1,
+                      vq_dim=32)
   config.discriminator = dict(base_width=4, max_width=32, blur_filter_size=4)
   config.losses = dict(reconstruction="l2", perceptual_weight=0.03,
                        perceptual_network="scenes", perceptual_weights="",
@@ -80,14 +87,14 @@ def _scenes(config: ml_collections.ConfigDict) -> None:
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   arg = parse_arg(arg, quantizer="fsq", levels=(), codebook_size=1024, variant="scenes",
-                  runlocal=False)
+                  tokens=16, runlocal=False)
   if arg.variant not in VARIANTS:
     raise ConfigError(f"variant={arg.variant!r}: choose one of {', '.join(VARIANTS)}.")
   if arg.variant == "scenes":
     config = ml_collections.ConfigDict(loop_config(
         total_steps=1000, batch_size=16, eval_batch_size=128, log_every=100, eval_every=500,
         checkpoint_every=500))
-    _scenes(config)
+    _scenes(config, arg.tokens)
   else:
     config = ml_collections.ConfigDict(loop_config(
         total_steps=500_000 if arg.variant == "imagenet128" else 1_000_000,

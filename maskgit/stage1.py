@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from fsq.quantizers import make_quantizer
-from fsq.stages.vqvae import (detokenize, evaluate_reconstructions, fid_feature_fn_from_config,
-                              latent_dim, reconstruction_errors, to_model_range, tokenize)
+from fsq.stages.vqvae import (class_probability_fn_from_config, detokenize,
+                              evaluate_reconstructions, fid_feature_fn_from_config, latent_dim,
+                              reconstruction_errors, to_model_range, tokenize)
 from fsq.train.optim import make_optimizer
 from fsq.train.state import TrainState, apply_gradients, ema_update
 from maskgit import losses
@@ -46,7 +47,8 @@ class Stage1:
       names (fsq/evaluators/networks.py), needed when losses.perceptual_weight > 0.
     fid_feature_fn: `features(images_nhwc in [-1, 1]) -> (N, D)`; by default the network
       `config.fid` names. When there is one, evaluate() also reports eval/fid, the
-      reconstruction FID between the held-out images and their reconstructions.
+      reconstruction FID between the held-out images and their reconstructions; with the
+      scenes network, also eval/class_consistency of the reconstructions.
   """
 
   def __init__(self, config: ml_collections.ConfigDict,
@@ -63,6 +65,7 @@ class Stage1:
     self.config = config
     self.perceptual_fn = perceptual_fn
     self.fid_feature_fn = fid_feature_fn or fid_feature_fn_from_config(config)
+    self.class_probability_fn = class_probability_fn_from_config(config)
     quantizer = make_quantizer(**config.quantizer)
     self.codebook_size = quantizer.codebook_size
     model = config.model
@@ -179,4 +182,4 @@ class Stage1:
     generator = state.generator
     return evaluate_reconstructions(
         lambda batch: self._eval_step(generator.eval_params(), generator.model_state, batch),
-        batches, self.codebook_size, self.fid_feature_fn)
+        batches, self.codebook_size, self.fid_feature_fn, self.class_probability_fn)

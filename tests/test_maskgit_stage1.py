@@ -219,4 +219,5 @@ def test_scenes_perceptual_loss_and_scenes_fid_come_from_the_config(tmp_path):
     np.testing.assert_allclose(e["train/loss"],
                                e["train/recon_loss"] + 0.1 * e["train/perceptual_loss"],
                                rtol=1e-5)
-  assert [e for e in events if "eval/fid" in e][-1]["eval/fid"] > 0
+  final = [e for e in events if "eval/fid" in e][-1]
+  assert final["eval/fid"] > 0 and 0 <= final["eval/class_consistency"] <= 1

@@ -49,6 +49,15 @@ def fid_feature_fn_from_config(config: ml_collections.ConfigDict):
   return fid_feature_fn(fid.network, fid.weights)
 
 
+def class_probability_fn_from_config(config: ml_collections.ConfigDict):
+  """The classifier of the network `config.fid` names (the scenes network), or None."""
+  fid = config.get("fid")
+  if fid is None or not fid.network:
+    return None
+  from fsq.evaluators.networks import class_probability_fn  # Loads weights: only when asked.
+  return class_probability_fn(fid.network, fid.weights)
+
+
 def tokenize(model: ConvVQVAE, state: TrainState, image_uint8: jax.Array) -> jax.Array:
   """(B, H, W, 3) uint8 images -> (B, h, w) token indices, with the evaluation parameters."""
   variables = {"params": state.eval_params(), **state.model_state}
@@ -63,16 +72,21 @@ def detokenize(model: ConvVQVAE, state: TrainState, indices_bhw: jax.Array) -> j
 
 
 def evaluate_reconstructions(eval_step: Callable[[dict], tuple], batches: Iterable[dict],
-                             codebook_size: int, fid_feature_fn: Callable | None = None):
+                             codebook_size: int, fid_feature_fn: Callable | None = None,
+                             class_probability_fn: Callable | None = None):
   """Reconstruction metrics over every real (unmasked) example of the held-out `batches`.
 
   `eval_step(batch) -> (reconstruction_errors, indices, x_hat in [-1, 1])`. Returns
   eval/mse and eval/psnr (per image, averaged), codebook usage over the whole split, eval/fid
-  (reconstructions against originals in `fid_feature_fn`'s features) when one is given, and
-  an image of 8 originals above their reconstructions.
+  (reconstructions against originals in `fid_feature_fn`'s features) when one is given,
+  eval/class_consistency (the fraction of reconstructions `class_probability_fn` assigns to
+  their image's label: the ceiling of a Stage II model's class consistency on these tokens)
+  when one is given, and an image of 8 originals above their reconstructions.
   """
   usage = CodebookUsage(codebook_size)
   sums, count, grid = {"mse": 0.0, "psnr": 0.0}, 0, None
+  if class_probability_fn is not None:
+    sums["class_consistency"] = 0.0
   fid_stats = None if fid_feature_fn is None else (RunningStatistics(), RunningStatistics())
   for batch in batches:
     per_image, indices, x_hat = eval_step(batch)
@@ -84,6 +98,9 @@ def evaluate_reconstructions(eval_step: Callable[[dict], tuple], batches: Iterab
     if fid_stats is not None and mask.any():
       fid_stats[0].update(fid_feature_fn(np.asarray(to_model_range(image[mask]))))
       fid_stats[1].update(fid_feature_fn(x_hat[mask]))
+    if class_probability_fn is not None and mask.any():
+      predicted = np.argmax(class_probability_fn(x_hat[mask]), axis=-1)
+      sums["class_consistency"] += float(np.sum(predicted == to_host(batch["label"])[mask]))
     if grid is None:
       n = min(8, x_hat.shape[0])
       grid = image_grid([image[:n], to_uint8(x_hat[:n])])
