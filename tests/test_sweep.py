@@ -97,3 +97,15 @@ def test_a_failed_run_skips_the_runs_that_need_it(tmp_path, capsys):
   assert "s2: skipped, a run it needs failed" in capsys.readouterr().out
   assert not os.path.exists(tmp_path / "runs" / "s2")
   assert "no_such_key" in (tmp_path / "runs" / "tok" / "train.log").read_text()
+
+
+def test_the_embedded_tradeoff_grid_starts_with_its_largest_codebooks():
+  from configs import vqvae
+  runs = sweep.load_sweep("configs/sweeps/tradeoff.py:scale=embedded")
+  assert [r["name"] for r in runs] == [f"{q}_{2**n}" for n in (14, 12, 10, 8, 6)
+                                       for q in ("fsq", "vq")]
+  fsq = vqvae.get_config(runs[0]["config"].partition(":")[2])
+  assert tuple(fsq.quantizer.levels) == (8, 8, 8, 6, 5)  # The paper's Table 1 for 2^14.
+  assert vqvae.get_config(runs[1]["config"].partition(":")[2]).quantizer.codebook_size == 2**14
+  levels = sweep.load_sweep("configs/sweeps/levels.py:scale=embedded")
+  assert all(r["overrides"] == runs[0]["overrides"] for r in levels)  # The same VQ-VAE runs.

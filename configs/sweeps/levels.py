@@ -1,7 +1,10 @@
 """The paper's levels sweep (Fig. 10): FSQ over levels L and dimension d, coloured by min L_i.
 
   python -m scripts.sweep --sweep=configs/sweeps/levels.py:scale=embedded --root=runs/levels
+
+The same VQ-VAE runs as the trade-off study's embedded scale (configs/sweeps/tradeoff.py).
 """
+from configs.sweeps.tradeoff import CPU_OVERRIDES
 from fsq.config import parse_arg
 
 # Level sets spanning d = 2..6 and codebook sizes ~2^8..2^12, with min L_i from 3 to 8.
@@ -20,6 +23,5 @@ def get_sweep(arg: str | None = None) -> list[dict]:
       "config": f"configs/vqvae.py:quantizer=fsq,levels={'-'.join(map(str, levels))},"
                 "runlocal,res=32",
       "overrides": {"total_steps": steps, "eval_every": steps, "checkpoint_every": steps,
-                    "log_every": 50, "model.width": 32, "model.channel_multipliers": "(1,2)",
-                    "optax.lr": 3e-3, "data.eval.num_examples": 1024},
+                    **CPU_OVERRIDES},
   } for levels in GRIDS[arg.scale]]
