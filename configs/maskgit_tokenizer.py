@@ -54,7 +54,7 @@ def _imagenet(config: ml_collections.ConfigDict, image_size: int) -> None:
 
 
 def _scenes(config: ml_collections.ConfigDict, tokens: int) -> None:
-  """A CPU-sized tokenizer: 64 px -> 16 x 16 tokens, ~12 minutes on 2 free CPU cores.
+  """A CPU-sized tokenizer: 64 px -> 16 x 16 (or 8 x 8) tokens, ~12 minutes on 2 free cores.
 
   Deviations from the paper, for that budget: narrow nets (the full-resolution level is the
   costly one, so it gets the fewest channels), one residual block per level, a higher learning

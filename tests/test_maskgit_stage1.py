@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import maskgit_tokenizer
+from configs import maskgit_tokenizer, maskgit_transformer
+from fsq.config import ConfigError
 from fsq.quantizers import FSQQuantizer, VectorQuantizer
 from fsq.stages import make_stage
 from fsq.train.loop import train
@@ -35,6 +36,27 @@ def test_paper_config_matches_the_paper():
   assert PAPER.ema_decay == 0.999 and PAPER.losses.r1_weight == 10.0
   vq = maskgit_tokenizer.get_config("quantizer=vq,codebook_size=1024,variant=imagenet256")
   assert vq.quantizer.entropy_weight == 0.1 and vq.model.vq_dim == 256
+
+
+@pytest.mark.parametrize("tokens", [16, 8])
+def test_scenes_tokenizer_makes_the_token_grid_it_is_asked_for(tokens, tmp_path):
+  config = maskgit_tokenizer.get_config(f"tokens={tokens}")
+  model = config.model
+  vqgan = VQGAN(FSQQuantizer(levels=(8, 5, 5, 5)), 4, width=model.width,
+                channel_multipliers=model.channel_multipliers,
+                num_res_blocks=model.num_res_blocks)
+  x = jnp.zeros((1, 64, 64, 3))
+  _, aux = jax.eval_shape(vqgan.apply, jax.eval_shape(vqgan.init, jax.random.key(0), x), x)
+  assert aux["indices"].shape == (1, tokens, tokens)
+  # Stage II's CPU run takes ~4k tokens a step: batch 16 on 16 x 16 tokens, 64 on 8 x 8.
+  (tmp_path / "config.json").write_text(config.to_json())
+  stage2 = maskgit_transformer.get_config(f"tokenizer={tmp_path},runlocal")
+  assert stage2.batch_size == {16: 16, 8: 64}[tokens]
+
+
+def test_scenes_tokenizer_rejects_other_token_grids():
+  with pytest.raises(ConfigError, match="16 x 16 or 8 x 8"):
+    maskgit_tokenizer.get_config("tokens=12")
 
 
 @pytest.mark.parametrize("quantizer,latent_dim", [
