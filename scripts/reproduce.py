@@ -17,7 +17,7 @@ import json
 import math
 import os
 
-from fsq.train.writers import read_metrics
+from fsq.train.writers import evaluation_events
 from scripts.sweep import run_sweep
 
 # Plotted when present, in this order: (metric, label, lower is better).
@@ -28,9 +28,7 @@ METRICS = [("eval/fid", "reconstruction FID", True), ("eval/psnr", "reconstructi
 
 
 def _final_evaluation(workdir: str) -> dict | None:
-  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
-    return None
-  evals = [e for e in read_metrics(workdir) if any(k.startswith("eval/") for k in e)]
+  evals = evaluation_events(workdir)
   if not evals:
     return None
   return {k: v for e in evals if e["step"] == evals[-1]["step"] for k, v in e.items()}

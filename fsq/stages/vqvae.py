@@ -40,22 +40,23 @@ def latent_dim(quantizer_config: ml_collections.ConfigDict, vq_dim: int) -> int:
   return len(quantizer_config.levels) if quantizer_config.name == "fsq" else vq_dim
 
 
-def fid_feature_fn_from_config(config: ml_collections.ConfigDict):
-  """The FID feature function `config.fid` names ({"network", "weights"}), or None."""
+def _network_fn_from_config(config: ml_collections.ConfigDict, kind: str):
+  """`networks.<kind>(network, weights)` for the network `config.fid` names, or None."""
   fid = config.get("fid")
   if fid is None or not fid.network:
     return None
-  from fsq.evaluators.networks import fid_feature_fn  # Loads weights: only when asked.
-  return fid_feature_fn(fid.network, fid.weights)
+  from fsq.evaluators import networks  # Loads weights: only when asked.
+  return getattr(networks, kind)(fid.network, fid.weights)
+
+
+def fid_feature_fn_from_config(config: ml_collections.ConfigDict):
+  """The FID feature function `config.fid` names ({"network", "weights"}), or None."""
+  return _network_fn_from_config(config, "fid_feature_fn")
 
 
 def class_probability_fn_from_config(config: ml_collections.ConfigDict):
   """The classifier of the network `config.fid` names (the scenes network), or None."""
-  fid = config.get("fid")
-  if fid is None or not fid.network:
-    return None
-  from fsq.evaluators.networks import class_probability_fn  # Loads weights: only when asked.
-  return class_probability_fn(fid.network, fid.weights)
+  return _network_fn_from_config(config, "class_probability_fn")
 
 
 def tokenize(model: ConvVQVAE, state: TrainState, image_uint8: jax.Array) -> jax.Array:

@@ -71,9 +71,13 @@ def read_metrics(workdir: str) -> list[dict[str, float]]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+def evaluation_events(workdir: str) -> list[dict[str, float]]:
+  """The events of a run's metrics.jsonl that hold eval/ metrics ([] without the file)."""
+  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+    return []
+  return [e for e in read_metrics(workdir) if any(k.startswith("eval/") for k in e)]
+
+
 def has_evaluation(workdir: str, step: int) -> bool:
   """Whether the run's metrics.jsonl holds eval/ metrics at `step` (False without the file)."""
-  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
-    return False
-  return any(e["step"] == step and any(k.startswith("eval/") for k in e)
-             for e in read_metrics(workdir))
+  return any(e["step"] == step for e in evaluation_events(workdir))
