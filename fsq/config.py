@@ -56,6 +56,20 @@ def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(values)
 
 
+def set_dotted(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
+  """config.a.b.c = value for key "a.b.c"; a ConfigError names what exists where a part does not."""
+  *parents, leaf = key.split(".")
+  node = config
+  for name in parents:
+    node = node.get(name) if hasattr(node, "get") else None
+    if node is None:
+      raise ConfigError(f"{key}: the config has no {name!r}.")
+  if leaf not in node:
+    raise ConfigError(f"{key}: the config has no {leaf!r}; it has "
+                      f"{', '.join(sorted(node.keys()))}.")
+  node[leaf] = value
+
+
 @dataclasses.dataclass
 class Check:
   """One named validation; `fn(config)` returns an error message or None."""

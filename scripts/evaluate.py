@@ -21,6 +21,7 @@ import jax
 import matplotlib.image
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from fsq.config import ConfigError, set_dotted
 from fsq.train.loop import evaluate, make_mesh
 from fsq.train.restore import load_run
 
@@ -39,16 +40,10 @@ def apply_overrides(config, overrides: list[str]) -> None:
     key, sep, value = item.partition("=")
     if not sep:
       raise SystemExit(f"error: --set {item!r}: write KEY=VALUE.")
-    *parents, leaf = key.split(".")
-    node = config
-    for name in parents:
-      node = node.get(name) if hasattr(node, "get") else None
-      if node is None:
-        raise SystemExit(f"error: --set {key}: the run's config has no {name!r}.")
-    if leaf not in node:
-      raise SystemExit(f"error: --set {key}: the run's config has no {leaf!r}; it has "
-                       f"{', '.join(sorted(node.keys()))}.")
-    node[leaf] = parse_value(value)
+    try:
+      set_dotted(config, key, parse_value(value))
+    except ConfigError as e:
+      raise SystemExit(f"error: --set {e}") from None
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

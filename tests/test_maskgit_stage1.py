@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from configs import maskgit_tokenizer, maskgit_transformer
-from fsq.config import ConfigError
+from fsq.config import ConfigError, set_dotted
 from fsq.quantizers import FSQQuantizer, VectorQuantizer
 from fsq.stages import make_stage
 from fsq.train.loop import train
@@ -180,11 +180,7 @@ def tiny_config(arg="", **overrides):
               "model.channel_multipliers": (1, 2), "discriminator.max_width": 16,
               "losses.gan_start_step": 2, "fid.network": "", **overrides}
   for key, value in settings.items():
-    *parents, leaf = key.split(".")
-    node = config
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
+    set_dotted(config, key, value)
   return config
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from configs import vqvae
+from fsq.config import set_dotted
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,11 +21,7 @@ TINY = {"total_steps": 8, "batch_size": 8, "eval_batch_size": 16, "log_every": 2
 def tiny_config(arg: str = "", **overrides):
   config = vqvae.get_config(f"runlocal,res=16,levels=5-5-5{',' + arg if arg else ''}")
   for key, value in {**TINY, **overrides}.items():
-    *parents, leaf = key.split(".")
-    node = config
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
+    set_dotted(config, key, value)
   return config
 
 
