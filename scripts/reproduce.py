@@ -133,9 +133,11 @@ def main():
   parser.add_argument("--out", required=True)
   parser.add_argument("--figure", choices=("tradeoff", "levels"), default="tradeoff")
   parser.add_argument("--sweep", help="run this sweep (scripts.sweep) into --root first")
+  parser.add_argument("--parallel", type=int, default=0,
+                      help="with --sweep: runs at once (0: by cores, as scripts.sweep)")
   args = parser.parse_args()
   if args.sweep:
-    run_sweep(args.sweep, args.root)
+    run_sweep(args.sweep, args.root, args.parallel)
   rows = collect(args.root)
   if not rows:
     raise SystemExit(f"no finished evaluations under {args.root}")
