@@ -71,6 +71,7 @@ def test_sample_script_writes_one_deterministic_grid_per_class(tokenizer_workdir
     sample.main(["--workdir", str(tmp_path / "run"), "--out", str(tmp_path), "--classes", "7"])
 
 
+@pytest.mark.slow
 def test_stage2_trains_on_a_maskgit_vqgan_tokenizer(tmp_path):
   """The Stage I VQGAN's workdir is a tokenizer: its EMA generator's indices are the tokens."""
   from test_maskgit_stage1 import tiny_config as vqgan_config

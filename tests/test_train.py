@@ -34,7 +34,7 @@ def test_run_writes_config_metrics_images_checkpoints(tmp_path):
   assert (tmp_path / "images" / "eval_reconstructions_8.png").exists()
 
 
-@pytest.mark.parametrize("quantizer", ["fsq", "vq_ema"])
+@pytest.mark.parametrize("quantizer", ["fsq", pytest.param("vq_ema", marks=pytest.mark.slow)])
 def test_one_device_equals_eight(tmp_path, quantizer):
   arg = "quantizer=vq_ema,codebook_size=64" if quantizer == "vq_ema" else ""
   config = tiny_config(arg, total_steps=4, eval_every=100)
@@ -58,6 +58,7 @@ def _wait_for(path, proc, timeout=300):
     time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_same_parameters(tmp_path):
   overrides = dict(total_steps=12, checkpoint_every=2, eval_every=100)
   config = tiny_config(**overrides)
@@ -77,6 +78,7 @@ def test_sigkill_then_resume_gives_the_same_parameters(tmp_path):
   assert steps == sorted(set(steps)) and steps[-1] == 12  # No duplicate events after resume.
 
 
+@pytest.mark.slow
 def test_a_run_killed_during_its_evaluation_evaluates_on_resume(tmp_path):
   config = tiny_config()
   train(make_stage(config), config, str(tmp_path))
@@ -106,6 +108,7 @@ def test_sigterm_saves_and_stops(tmp_path):
   assert "stopped at step" in stderr
 
 
+@pytest.mark.slow
 def test_corrupt_latest_checkpoint_is_skipped(tmp_path, caplog):
   config = tiny_config(total_steps=8, eval_every=100)
   train(make_stage(config), config, str(tmp_path))
@@ -141,6 +144,7 @@ def _free_port():
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
   """Two local processes x 4 fake CPU devices = one process x 8 devices, same batch."""
   overrides = dict(total_steps=4, eval_every=4)
