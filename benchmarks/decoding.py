@@ -5,12 +5,14 @@ token-by-token decoding of the same transformer.
   python -m benchmarks.decoding --full          # also ImageNet 256 token by token (CPU: long)
 
 Each shape builds the configs' transformer (random weights: speed does not depend on them)
-over a 16 x 16 token grid plus the class token. `parallel` is maskgit.decoding.parallel_decode
+over its tokenizer's token grid plus the class token: the scenes runlocal transformer on the
+8 x 8 (tokens=8) and 16 x 16 scenes grids, the paper's on ImageNet 256's 16 x 16.
+`parallel` is maskgit.decoding.parallel_decode
 (one jitted scan of T steps, sampling, confidence ranking and re-masking included);
 `T forwards` is T times the median of one jitted forward pass at the same batch, the floor
 the decode loop can reach; the target ratio is <= 1.2x. `token-by-token` is
 sequential_decode (one forward per token, S forwards). `images/s` counts token grids sampled;
-`+ decoder` adds the Stage I decoder (configs' VQGAN, FSQ [8, 5, 5, 5]) turning tokens to pixels.
+`+ decoder` adds that Stage I decoder (configs' VQGAN, FSQ [8, 5, 5, 5]) turning tokens to pixels.
 Without guidance; with classifier-free guidance every forward runs on twice the batch.
 """
 from __future__ import annotations
@@ -27,29 +29,29 @@ from maskgit.decoding import parallel_decode, sequential_decode
 from maskgit.transformer import MaskedTransformer, Vocabulary
 from maskgit.vqgan import VQGAN
 
-GRID = (16, 16)
-SHAPES = {  # name: (transformer width, depth, heads, MLP, classes, tokenizer variant).
-    "scenes": (128, 4, 4, 512, 4, "scenes"),
-    "imagenet256": (768, 24, 16, 3072, 1000, "imagenet256"),
+SHAPES = {  # name: (transformer width, depth, heads, MLP, classes, tokenizer config, grid side).
+    "scenes 8x8": (128, 4, 4, 512, 4, "variant=scenes,tokens=8", 8),
+    "scenes 16x16": (128, 4, 4, 512, 4, "variant=scenes,tokens=16", 16),
+    "imagenet256": (768, 24, 16, 3072, 1000, "variant=imagenet256", 16),
 }
 
 
-def decoder_fn(variant: str, batch: int):
-  config = maskgit_tokenizer.get_config(f"variant={variant},levels=8-5-5-5")
+def decoder_fn(tokenizer: str, side: int, batch: int):
+  config = maskgit_tokenizer.get_config(f"{tokenizer},levels=8-5-5-5")
   model = config.model
   vqgan = VQGAN(make_quantizer(**config.quantizer), 4, width=model.width,
                 channel_multipliers=model.channel_multipliers,
                 num_res_blocks=model.num_res_blocks)
   size = config.data.train.image_size
   params = vqgan.init(jax.random.key(0), jnp.zeros((1, size, size, 3)))
-  indices = jnp.zeros((batch, *GRID), jnp.int32)
+  indices = jnp.zeros((batch, side, side), jnp.int32)
   decode = jax.jit(lambda p, i: vqgan.apply(p, i, method="decode_indices"))
   return decode, (params, indices)
 
 
 def row(name: str, batch: int, steps: int, repeats: int, sequential: bool) -> str:
-  width, depth, heads, mlp, classes, variant = SHAPES[name]
-  seq_len = GRID[0] * GRID[1]
+  width, depth, heads, mlp, classes, tokenizer, side = SHAPES[name]
+  seq_len = side * side
   vocab = Vocabulary(1000, classes)
   model = MaskedTransformer(vocab.size, 1 + seq_len, width, depth, heads, mlp, dropout=0.0)
   ids = jnp.full((batch, 1 + seq_len), vocab.mask_id, jnp.int32)
@@ -65,7 +67,7 @@ def row(name: str, batch: int, steps: int, repeats: int, sequential: bool) -> st
   key = jax.random.key(1)
   t_forward = median_seconds(forward, params, ids, repeats=repeats)
   t_parallel = median_seconds(parallel, params, key, repeats=repeats)
-  decode, decode_args = decoder_fn(variant, batch)
+  decode, decode_args = decoder_fn(tokenizer, side, batch)
   t_decoder = median_seconds(decode, *decode_args, repeats=repeats)
   if sequential:
     token_by_token = jax.jit(lambda p, key: sequential_decode(logits_fn(p), key, labels,
@@ -91,7 +93,8 @@ def main():
   print("| shape | batch | parallel s | T forwards s | ratio (target <= 1.2x) | images/s "
         "| images/s + decoder | token-by-token s | its images/s | slower than parallel |")
   print("|---|---|---|---|---|---|---|---|---|---|")
-  print(row("scenes", args.scenes_batch, args.steps, args.repeats, True), flush=True)
+  for name in ("scenes 8x8", "scenes 16x16"):
+    print(row(name, args.scenes_batch, args.steps, args.repeats, True), flush=True)
   print(row("imagenet256", args.imagenet_batch, args.steps, args.repeats, args.full),
         flush=True)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from maskgit.decoding import (compression_bits, guided_logits, parallel_decode, reveal_steps,
-                              sequential_decode)
+                              sample_categorical, sequential_decode)
 from maskgit.masking import R_MIN, decoding_mask_counts, drop_labels, training_mask
 from maskgit.transformer import MaskedTransformer, Vocabulary
 
@@ -59,6 +59,20 @@ def test_training_mask_respects_the_45_percent_bound():
 def test_label_dropout_rate():
   ids = drop_labels(jax.random.key(0), jnp.full((20000,), K + 1), VOCAB.mask_id, 0.1)
   assert abs(float(jnp.mean(ids == VOCAB.mask_id)) - 0.1) < 0.01
+
+
+@pytest.mark.parametrize("k", [1000, 7])
+def test_sample_categorical_draws_from_the_softmax(k):
+  """Frequencies within 5 sigma of the probabilities; codes of probability 0 never drawn."""
+  logits = jax.random.normal(jax.random.key(0), (k,)) * 2.0
+  logits = logits.at[::3].set(-jnp.inf)
+  n = 200_000
+  draws, log_prob = sample_categorical(jax.random.key(1), jnp.broadcast_to(logits, (n, k)))
+  p = np.asarray(jax.nn.softmax(logits))
+  np.testing.assert_allclose(log_prob, jax.nn.log_softmax(logits)[draws], rtol=1e-5)
+  freq = np.bincount(np.asarray(draws), minlength=k) / n
+  assert freq[::3].sum() == 0.0
+  np.testing.assert_array_less(np.abs(freq - p), 5 * np.sqrt(p * (1 - p) / n) + 1e-9)
 
 
 def test_decoding_schedule():

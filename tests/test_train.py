@@ -21,9 +21,17 @@ def train_losses(workdir):
   return [m["train/loss"] for m in read_metrics(workdir) if "train/loss" in m]
 
 
-def test_run_writes_config_metrics_images_checkpoints(tmp_path):
-  config = tiny_config(**{"fid.network": "scenes"})
-  train(make_stage(config), config, str(tmp_path))
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  """One tiny 8-step run (scenes-FID, TensorBoard on) read by several tests: stage, state, dir."""
+  workdir = tmp_path_factory.mktemp("finished_run")
+  config = tiny_config(**{"fid.network": "scenes", "tensorboard": True})
+  stage = make_stage(config)
+  return stage, train(stage, config, str(workdir)), workdir
+
+
+def test_run_writes_config_metrics_images_checkpoints(finished_run):
+  _, _, tmp_path = finished_run
   assert json.loads((tmp_path / "config.json").read_text())["quantizer"]["levels"] == [5, 5, 5]
   events = read_metrics(str(tmp_path))
   assert [e["step"] for e in events if "train/loss" in e] == [2, 4, 6, 8]
@@ -178,20 +186,16 @@ def test_training_without_tensorflow(tmp_path):
   assert not os.path.exists(tmp_path / "tensorboard")
 
 
-def test_tensorboard_files_with_tensorflow(tmp_path):
+def test_tensorboard_files_with_tensorflow(finished_run):
   pytest.importorskip("tensorflow")
-  config = tiny_config(total_steps=2, eval_every=2, checkpoint_every=2, tensorboard=True)
-  train(make_stage(config), config, str(tmp_path))
   assert any(name.startswith("events.out.tfevents")
-             for name in os.listdir(tmp_path / "tensorboard"))
+             for name in os.listdir(finished_run[2] / "tensorboard"))
 
 
-def test_load_run_rebuilds_stage_and_state(tmp_path):
+def test_load_run_rebuilds_stage_and_state(finished_run):
   from fsq.train.restore import load_run
-  config = tiny_config(total_steps=2, eval_every=100, checkpoint_every=2)
-  stage = make_stage(config)
-  state = train(stage, config, str(tmp_path))
-  loaded_stage, loaded_state, loaded_config = load_run(str(tmp_path))
+  stage, state, workdir = finished_run
+  loaded_stage, loaded_state, loaded_config = load_run(str(workdir))
   assert list(loaded_config.quantizer.levels) == [5, 5, 5]
   images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3)).astype(np.uint8)
   indices = loaded_stage.tokenize(loaded_state, images)
