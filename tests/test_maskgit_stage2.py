@@ -33,18 +33,25 @@ def stage2_config(tokenizer_workdir, **overrides):
   return config
 
 
-def test_stage2_trains_evaluates_and_samples(tokenizer_workdir, tmp_path):
+@pytest.fixture(scope="module")
+def stage2_run(tokenizer_workdir, tmp_path_factory):
+  """A 4-step Stage II run with its evaluation, read by several tests: config, stage, state, dir."""
+  workdir = tmp_path_factory.mktemp("stage2")
   config = stage2_config(tokenizer_workdir)
-  assert config.data.train.image_size == 16 and config.num_classes == 4
   stage = make_stage(config)
-  state = train(stage, config, str(tmp_path))
-  events = read_metrics(str(tmp_path))
+  return config, stage, train(stage, config, str(workdir)), workdir
+
+
+def test_stage2_trains_evaluates_and_samples(stage2_run):
+  config, stage, state, workdir = stage2_run
+  assert config.data.train.image_size == 16 and config.num_classes == 4
+  events = read_metrics(str(workdir))
   final = [e for e in events if "eval/bits_per_token" in e][-1]
   # 125 codes: an untrained model spends about log2(125) ~ 7 bits per token.
   assert 3.0 < final["eval/bits_per_token"] < 9.0
   np.testing.assert_allclose(final["eval/bits_per_image"], 8 * 8 * final["eval/bits_per_token"],
                              rtol=1e-6)  # 8 x 8 tokens per 16 px image.
-  assert (tmp_path / "images" / "eval_samples_4.png").exists()
+  assert (workdir / "images" / "eval_samples_4.png").exists()
   # Sampling metrics in the scenes network's space, for guidance 0.2 and the sweep.
   for suffix in ("", "_cfg0", "_cfg1", "_cfg3"):
     assert final[f"eval/fid{suffix}"] > 0
@@ -55,11 +62,10 @@ def test_stage2_trains_evaluates_and_samples(tokenizer_workdir, tmp_path):
   assert images.shape == (2, 16, 16, 3) and np.isfinite(np.asarray(images)).all()
 
 
-def test_sample_script_writes_one_deterministic_grid_per_class(tokenizer_workdir, tmp_path):
+def test_sample_script_writes_one_deterministic_grid_per_class(stage2_run, tmp_path):
   from scripts import sample
-  config = stage2_config(tokenizer_workdir, total_steps=2, eval_every=100, checkpoint_every=2)
-  train(make_stage(config), config, str(tmp_path / "run"))
-  args = ["--workdir", str(tmp_path / "run"), "--per_class", "3", "--columns", "2",
+  run = stage2_run[3]
+  args = ["--workdir", str(run), "--per_class", "3", "--columns", "2",
           "--classes", "1,3", "--num_steps", "2", "--batch_size", "2"]
   paths = sample.main(args + ["--out", str(tmp_path / "a")])
   assert [os.path.basename(p) for p in paths] == ["class_1.png", "class_3.png"]
@@ -68,7 +74,7 @@ def test_sample_script_writes_one_deterministic_grid_per_class(tokenizer_workdir
   again = sample.main(args + ["--out", str(tmp_path / "b")])
   np.testing.assert_array_equal(plt_image.imread(again[0]), grid)
   with pytest.raises(SystemExit, match="outside"):
-    sample.main(["--workdir", str(tmp_path / "run"), "--out", str(tmp_path), "--classes", "7"])
+    sample.main(["--workdir", str(run), "--out", str(tmp_path), "--classes", "7"])
 
 
 @pytest.mark.slow
