@@ -6,9 +6,9 @@ token-by-token decoding of the same transformer.
 
 Each shape builds the configs' transformer (random weights: speed does not depend on them)
 over its tokenizer's token grid plus the class token: the scenes runlocal transformer on the
-8 x 8 (tokens=8) and 16 x 16 scenes grids, the paper's on ImageNet 256's 16 x 16.
-`parallel` is maskgit.decoding.parallel_decode
-(one jitted scan of T steps, sampling, confidence ranking and re-masking included);
+8 x 8 (tokens=8) and 16 x 16 scenes grids, the paper's on ImageNet 256's 16 x 16. `parallel`
+is maskgit.decoding.parallel_decode (one jitted scan of T steps, sampling, confidence ranking
+and re-masking included);
 `T forwards` is T times the median of one jitted forward pass at the same batch, the floor
 the decode loop can reach; the target ratio is <= 1.2x. `token-by-token` is
 sequential_decode (one forward per token, S forwards). `images/s` counts token grids sampled;
@@ -18,26 +18,30 @@ Without guidance; with classifier-free guidance every forward runs on twice the 
 from __future__ import annotations
 
 import argparse
+import math
 
 import jax
 import jax.numpy as jnp
 
 from benchmarks.timing import median_seconds
-from configs import maskgit_tokenizer
+from configs import maskgit_tokenizer, maskgit_transformer
 from fsq.quantizers import make_quantizer
 from maskgit.decoding import parallel_decode, sequential_decode
 from maskgit.transformer import MaskedTransformer, Vocabulary
 from maskgit.vqgan import VQGAN
 
-SHAPES = {  # name: (transformer width, depth, heads, MLP, classes, tokenizer config, grid side).
-    "scenes 8x8": (128, 4, 4, 512, 4, "variant=scenes,tokens=8", 8),
-    "scenes 16x16": (128, 4, 4, 512, 4, "variant=scenes,tokens=16", 16),
-    "imagenet256": (768, 24, 16, 3072, 1000, "variant=imagenet256", 16),
+SHAPES = {  # name: (transformer width, depth, heads, MLP, classes, tokenizer config).
+    "scenes 8x8": (128, 4, 4, 512, 4, "variant=scenes,tokens=8"),
+    "scenes 16x16": (128, 4, 4, 512, 4, "variant=scenes,tokens=16"),
+    "imagenet256": (768, 24, 16, 3072, 1000, "variant=imagenet256"),
 }
 
 
-def decoder_fn(tokenizer: str, side: int, batch: int):
+def decoder_fn(tokenizer: str, batch: int):
+  """The tokenizer's jitted decoder, its (params, indices) arguments and its tokens per image."""
   config = maskgit_tokenizer.get_config(f"{tokenizer},levels=8-5-5-5")
+  seq_len = maskgit_transformer.num_tokens(config)
+  side = math.isqrt(seq_len)  # Square grids.
   model = config.model
   vqgan = VQGAN(make_quantizer(**config.quantizer), 4, width=model.width,
                 channel_multipliers=model.channel_multipliers,
@@ -46,12 +50,12 @@ def decoder_fn(tokenizer: str, side: int, batch: int):
   params = vqgan.init(jax.random.key(0), jnp.zeros((1, size, size, 3)))
   indices = jnp.zeros((batch, side, side), jnp.int32)
   decode = jax.jit(lambda p, i: vqgan.apply(p, i, method="decode_indices"))
-  return decode, (params, indices)
+  return decode, (params, indices), seq_len
 
 
 def row(name: str, batch: int, steps: int, repeats: int, sequential: bool) -> str:
-  width, depth, heads, mlp, classes, tokenizer, side = SHAPES[name]
-  seq_len = side * side
+  width, depth, heads, mlp, classes, tokenizer = SHAPES[name]
+  decode, decode_args, seq_len = decoder_fn(tokenizer, batch)
   vocab = Vocabulary(1000, classes)
   model = MaskedTransformer(vocab.size, 1 + seq_len, width, depth, heads, mlp, dropout=0.0)
   ids = jnp.full((batch, 1 + seq_len), vocab.mask_id, jnp.int32)
@@ -67,7 +71,6 @@ def row(name: str, batch: int, steps: int, repeats: int, sequential: bool) -> st
   key = jax.random.key(1)
   t_forward = median_seconds(forward, params, ids, repeats=repeats)
   t_parallel = median_seconds(parallel, params, key, repeats=repeats)
-  decode, decode_args = decoder_fn(tokenizer, side, batch)
   t_decoder = median_seconds(decode, *decode_args, repeats=repeats)
   if sequential:
     token_by_token = jax.jit(lambda p, key: sequential_decode(logits_fn(p), key, labels,

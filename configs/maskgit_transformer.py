@@ -22,7 +22,7 @@ from fsq.train.restore import load_config
 NUM_CLASSES = {"scenes": 4, "digits": 10, "imagenet2012": 1000, "imagenette/160px-v2": 10}
 
 
-def _num_tokens(tokenizer: ml_collections.ConfigDict) -> int:
+def num_tokens(tokenizer: ml_collections.ConfigDict) -> int:
   """Tokens per image of a convolutional tokenizer: its grid is the image over 2^(levels-1)."""
   side = tokenizer.data.train.image_size // 2 ** (len(tokenizer.model.channel_multipliers) - 1)
   return side * side
@@ -62,7 +62,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # dropout: ~150k examples, 5 passes over the README's 30k-scene token cache. On the 8 x 8
     # tokenizers (README) 2400 steps at lr 2e-3 take 29-30 min on 2 cores and give samples of
     # the requested class (consistency 0.54-0.77 at guidance 1-3); 800 steps at 1e-3 did not.
-    tokens = _num_tokens(tokenizer) if tokenizer else 256
+    tokens = num_tokens(tokenizer) if tokenizer else 256
     config.total_steps, config.eval_batch_size = 2400, 64
     config.batch_size = max(16, 4096 // tokens)
     config.log_every, config.eval_every, config.checkpoint_every = 50, 2400, 300

@@ -31,15 +31,15 @@ def finished_run(tmp_path_factory):
 
 
 def test_run_writes_config_metrics_images_checkpoints(finished_run):
-  _, _, tmp_path = finished_run
-  assert json.loads((tmp_path / "config.json").read_text())["quantizer"]["levels"] == [5, 5, 5]
-  events = read_metrics(str(tmp_path))
+  _, _, workdir = finished_run
+  assert json.loads((workdir / "config.json").read_text())["quantizer"]["levels"] == [5, 5, 5]
+  events = read_metrics(str(workdir))
   assert [e["step"] for e in events if "train/loss" in e] == [2, 4, 6, 8]
   final = [e for e in events if "eval/usage" in e][-1]
   assert final["step"] == 8 and 0 < final["eval/usage"] <= 1 and final["eval/psnr"] > 5
   assert final["eval/fid"] > 0  # Scenes-FID of 8 steps' reconstructions: far from the data.
-  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4", "8"]
-  assert (tmp_path / "images" / "eval_reconstructions_8.png").exists()
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["4", "8"]
+  assert (workdir / "images" / "eval_reconstructions_8.png").exists()
 
 
 @pytest.mark.parametrize("quantizer", ["fsq", pytest.param("vq_ema", marks=pytest.mark.slow)])
