@@ -9,15 +9,6 @@ from configs import maskgit_transformer
 from fsq.stages import make_stage
 from fsq.train.loop import train
 from fsq.train.writers import read_metrics
-from train_utils import tiny_config
-
-
-@pytest.fixture(scope="module")
-def tokenizer_workdir(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("tokenizer")
-  config = tiny_config(total_steps=2, eval_every=100, checkpoint_every=2)
-  train(make_stage(config), config, str(workdir))
-  return workdir
 
 
 def stage2_config(tokenizer_workdir, **overrides):
@@ -53,7 +44,7 @@ def test_stage2_trains_evaluates_and_samples(stage2_run):
                              rtol=1e-6)  # 8 x 8 tokens per 16 px image.
   assert (workdir / "images" / "eval_samples_4.png").exists()
   # Sampling metrics in the scenes network's space, for guidance 0.2 and the sweep.
-  for suffix in ("", "_cfg0", "_cfg1", "_cfg3"):
+  for suffix in ("", "_cfg0", "_cfg1", "_cfg3", "_cfg10"):
     assert final[f"eval/fid{suffix}"] > 0
     assert 0 <= final[f"eval/precision{suffix}"] <= 1 and 0 <= final[f"eval/recall{suffix}"] <= 1
     assert 0 <= final[f"eval/class_consistency{suffix}"] <= 1

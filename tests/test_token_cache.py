@@ -18,17 +18,9 @@ from fsq.train.restore import load_run
 from fsq.train.writers import read_metrics
 from scripts import tokenize
 from test_maskgit_stage2 import stage2_config
-from train_utils import assert_trees_equal, restore_params, tiny_config
+from train_utils import assert_trees_equal, restore_params
 
 NUM_EXAMPLES = 24  # Three Stage II batches of 8: four steps wrap into a second epoch.
-
-
-@pytest.fixture(scope="module")
-def tokenizer_workdir(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("tokenizer")
-  config = tiny_config(total_steps=2, eval_every=100, checkpoint_every=2)
-  train(make_stage(config), config, str(workdir))
-  return str(workdir)
 
 
 @pytest.fixture(scope="module")
