@@ -45,7 +45,7 @@ def training_consumption(size: int, seconds: float) -> float:
 
   def run_one():
     nonlocal state
-    state, metrics = step(state, batch, rng)
+    state, metrics = step(state, batch, rng, {})
     jax.block_until_ready(metrics)
 
   return examples_per_second(run_one, config.batch_size, seconds)[0]

@@ -18,17 +18,15 @@ Without guidance; with classifier-free guidance every forward runs on twice the 
 from __future__ import annotations
 
 import argparse
-import math
 
 import jax
 import jax.numpy as jnp
 
 from benchmarks.timing import median_seconds
-from configs import maskgit_tokenizer, maskgit_transformer
-from fsq.quantizers import make_quantizer
+from configs import maskgit_tokenizer
+from fsq.stages.tokenizer import autoencoder_from_config
 from maskgit.decoding import parallel_decode, sequential_decode
 from maskgit.transformer import MaskedTransformer, Vocabulary
-from maskgit.vqgan import VQGAN
 
 SHAPES = {  # name: (transformer width, depth, heads, MLP, classes, tokenizer config).
     "scenes 8x8": (128, 4, 4, 512, 4, "variant=scenes,tokens=8"),
@@ -40,13 +38,10 @@ SHAPES = {  # name: (transformer width, depth, heads, MLP, classes, tokenizer co
 def decoder_fn(tokenizer: str, batch: int):
   """The tokenizer's jitted decoder, its (params, indices) arguments and its tokens per image."""
   config = maskgit_tokenizer.get_config(f"{tokenizer},levels=8-5-5-5")
-  seq_len = maskgit_transformer.num_tokens(config)
-  side = math.isqrt(seq_len)  # Square grids.
-  model = config.model
-  vqgan = VQGAN(make_quantizer(**config.quantizer), 4, width=model.width,
-                channel_multipliers=model.channel_multipliers,
-                num_res_blocks=model.num_res_blocks)
   size = config.data.train.image_size
+  side = size // 2 ** (len(config.model.channel_multipliers) - 1)  # The tokenizer's grid.
+  seq_len = side * side
+  vqgan = autoencoder_from_config(config)
   params = vqgan.init(jax.random.key(0), jnp.zeros((1, size, size, 3)))
   indices = jnp.zeros((batch, side, side), jnp.int32)
   decode = jax.jit(lambda p, i: vqgan.apply(p, i, method="decode_indices"))

@@ -38,11 +38,11 @@ def quantizer_fns(name: str, size: int, tokens: int):
   key = jax.random.key(0)
   if name == "fsq":
     layer = FSQQuantizer(levels=levels_for_codebook_size(size))
-    z = jax.random.normal(key, (tokens, len(layer.levels)))
+    z = jax.random.normal(key, (tokens, layer.latent_dim))
     variables = {}
   else:
-    layer = VectorQuantizer(codebook_size=size)
-    z = jax.random.normal(key, (tokens, VQ_DIM))
+    layer = VectorQuantizer(codebook_size=size, dim=VQ_DIM)
+    z = jax.random.normal(key, (tokens, layer.latent_dim))
     variables = layer.init(key, z[:8])
 
   def forward(variables, z):

@@ -43,7 +43,6 @@ def step_row(variant: str, batch_size: int, repeats: int, peak: float) -> str:
     config.unlock()
     config.losses.perceptual_weight, perceptual = 0.0, "none (user weights)"
   config.unlock()
-  config.fid.network = ""  # Evaluation only.
   config.batch_size = batch_size
   stage = Stage1(config)
   size = config.data.train.image_size
@@ -51,11 +50,12 @@ def step_row(variant: str, batch_size: int, repeats: int, peak: float) -> str:
   batch = {"image": jnp.asarray(images)}
   # The EMA starts as the parameters themselves: copy so donation sees distinct buffers.
   state = jax.tree.map(jnp.copy, stage.init(jax.random.key(0), batch))
-  compiled = jax.jit(stage.train_step, donate_argnums=0).lower(state, batch, jax.random.key(1)).compile()
+  compiled = jax.jit(stage.train_step, donate_argnums=0).lower(state, batch, jax.random.key(1), {}).compile()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   flops = float(cost.get("flops", float("nan")))
-  t, _ = median_step_seconds(compiled, state, batch, jax.random.key(1), repeats=repeats)
+  t, _ = median_step_seconds(compiled, state, batch, jax.random.key(1), {},
+                             repeats=repeats)
   return (f"| {variant} | {size} | {batch_size} | {perceptual} | {batch_size / t:,.1f} | "
           f"{t * 1e3:,.0f} | {flops / 1e9:,.1f} | {flops / t / 1e9:,.1f} | "
           f"{flops / t / peak:.0%} |")

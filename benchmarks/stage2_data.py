@@ -40,7 +40,7 @@ from scripts import tokenize
 def throwaway_tokenizer(workdir: str) -> str:
   config = vqvae.get_config("runlocal,res=64,levels=8-5-5-5")
   config.total_steps = config.checkpoint_every = config.eval_every = 1
-  config.data.eval.num_examples, config.fid.network, config.tensorboard = 16, "", False
+  config.data.eval.num_examples, config.evals.recon.network, config.tensorboard = 16, "", False
   train(make_stage(config), config, workdir)
   return workdir
 
@@ -49,24 +49,26 @@ def timings(tokenizer: str, token_cache: str, examples: int, steps: int, repeats
             ) -> tuple[float, float, float]:
   """(batch ms, step ms, loop steps/s) of Stage II with its tokens read from `token_cache`, or
   tokenised on the fly when it is ""."""
-  config = maskgit_transformer.get_config(f"tokenizer={tokenizer},runlocal")
-  config.fid.network = ""  # Evaluation is not timed.
-  config.token_cache = token_cache
-  with config.unlocked():
-    config.data.train.num_examples = examples
-  stage = make_stage(config)  # With a cache, data.train becomes it.
+  cache = f",token_cache={token_cache}" if token_cache else ""
+  config = maskgit_transformer.get_config(f"tokenizer={tokenizer}{cache},runlocal")
+  if not token_cache:
+    with config.unlocked():
+      config.data.train.num_examples = examples
+  stage = make_stage(config)
   source = data_lib.make_source(config.data.train)
   kwargs = dict(global_batch_size=config.batch_size, seed=config.seed)
   batch_s = median_seconds(functools.partial(data_lib.batch_for_step, source, 0, **kwargs),
                            repeats=repeats)
   batch = jax.device_put(data_lib.batch_for_step(source, 0, **kwargs))
   state = jax.jit(stage.init)(jax.random.key(0), batch)
+  frozen = jax.device_put(stage.frozen_variables())
   step = jax.jit(stage.train_step, donate_argnums=0)
-  step_s, state = median_step_seconds(step, state, batch, jax.random.key(0), repeats=repeats)
+  step_s, state = median_step_seconds(step, state, batch, jax.random.key(0), frozen,
+                                      repeats=repeats)
   batches = data_lib.train_batches(source, start_step=0, **kwargs)
   start = time.perf_counter()
   for s, local in itertools.islice(batches, steps):
-    state, metrics = step(state, jax.device_put(local), jax.random.key(s))
+    state, metrics = step(state, jax.device_put(local), jax.random.key(s), frozen)
   jax.block_until_ready(metrics)
   loop_rate = steps / (time.perf_counter() - start)
   batches.close()

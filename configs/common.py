@@ -1,9 +1,13 @@
 """Pieces every config shares: the loop's settings and the quantizer block."""
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import ml_collections
 
-from fsq.quantizers import levels_for_codebook_size
+from fsq.config import ConfigError
+from fsq.quantizers import QUANTIZERS, levels_for_codebook_size
 
 
 def loop_config(*, total_steps: int, batch_size: int, eval_batch_size: int, log_every: int,
@@ -15,6 +19,11 @@ def loop_config(*, total_steps: int, batch_size: int, eval_batch_size: int, log_
               data_workers=0, tensorboard=True)
 
 
+def reconstruction_eval(network: str) -> dict:
+  """The reconstruction evaluator (fsq/evaluators/reconstruction.py) judged by `network`."""
+  return {"type": "fsq.evaluators.reconstruction", "network": network, "weights": ""}
+
+
 def data_config(name: str, image_size: int, eval_examples: int) -> ml_collections.ConfigDict:
   """Train and held-out source configs (fsq.data.make_source) for an embedded dataset."""
   train = {"name": name, "split": "train", "image_size": image_size}
@@ -24,21 +33,26 @@ def data_config(name: str, image_size: int, eval_examples: int) -> ml_collection
   return ml_collections.ConfigDict({"train": train, "eval": evaluation})
 
 
-def quantizer_config(arg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The quantizer block from `quantizer=fsq|vq|vq_ema`, `levels=8-5-5-5`, `codebook_size=N`.
+def quantizer_config(name: str, *, levels: tuple[int, ...] = (), codebook_size: int = 1024,
+                     vq_dim: int | None = None, **options: Any) -> ml_collections.ConfigDict:
+  """The quantizer block: every field of the layer `fsq.quantizers.make_quantizer(name)` builds.
 
-  For FSQ, `codebook_size` alone picks the paper's recommended levels (Table 1); for VQ it
-  is the number of codewords.
+  Fields not given keep the layer's defaults, so each one can be set from the command line
+  (`--config.quantizer.shift=tan`). For FSQ, `codebook_size` alone picks the paper's
+  recommended levels (arXiv 2309.15505, Table 1); for VQ it is the number of codewords and
+  `vq_dim` their width (FSQ's latent width is its number of levels).
   """
-  if arg.quantizer == "fsq":
-    levels = arg.levels or levels_for_codebook_size(arg.codebook_size)
-    return ml_collections.ConfigDict({"name": "fsq", "levels": tuple(levels)})
-  if arg.quantizer == "vq":
-    return ml_collections.ConfigDict({
-        "name": "vq", "codebook_size": arg.codebook_size, "commitment_cost": 0.25,
-        "entropy_weight": 0.1, "entropy_temperature": 0.01})
-  if arg.quantizer == "vq_ema":
-    return ml_collections.ConfigDict({
-        "name": "vq_ema", "codebook_size": arg.codebook_size, "momentum": 0.995,
-        "split": True})
-  raise ValueError(f"quantizer={arg.quantizer!r}: choose fsq, vq or vq_ema.")
+  if name not in QUANTIZERS:
+    raise ConfigError(f"quantizer={name!r}: choose one of {', '.join(sorted(QUANTIZERS))}.")
+  fields = {f.name: f.default for f in dataclasses.fields(QUANTIZERS[name])
+            if f.name not in ("parent", "name", "axis_name")}
+  if name == "fsq":
+    fields["levels"] = tuple(levels or levels_for_codebook_size(codebook_size))
+  else:
+    fields["codebook_size"] = codebook_size
+    fields["dim"] = vq_dim or fields["dim"]
+  unknown = set(options) - set(fields)
+  if unknown:
+    raise ConfigError(f"quantizer {name!r} has no option(s) {sorted(unknown)}; it has "
+                      f"{', '.join(sorted(fields))}.")
+  return ml_collections.ConfigDict({"name": name, **fields, **options})

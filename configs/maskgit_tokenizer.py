@@ -1,4 +1,4 @@
-"""MaskGIT Stage I: the VQGAN tokenizer with FSQ or VQ (PAPER.md section 4).
+"""MaskGIT Stage I: the VQGAN tokenizer with FSQ or VQ (arXiv 2309.15505, Sec. 4, MaskGIT).
 
   python -m scripts.train --config=configs/maskgit_tokenizer.py:quantizer=fsq,levels=8-5-5-5 \
       --workdir=runs/tok_fsq
@@ -18,7 +18,7 @@ The ImageNet variants read TFDS imagenet2012 (prepared as array_record, see docs
 """
 import ml_collections
 
-from configs.common import data_config, loop_config, quantizer_config
+from configs.common import data_config, loop_config, quantizer_config, reconstruction_eval
 from fsq.config import ConfigError, parse_arg
 from fsq.train.optim import default_optax
 
@@ -32,7 +32,7 @@ def _imagenet(config: ml_collections.ConfigDict, image_size: int) -> None:
                           "image_size": image_size}}
   # Public MaskGIT tokenizer: /16, so 16 x 16 tokens at 256 px (and, a guess, 8 x 8 at 128 px).
   config.model = dict(width=128, channel_multipliers=(1, 1, 2, 2, 4), num_res_blocks=2,
-                      vq_dim=256)
+                      mid_blocks=True)
   # StyleGAN's widths (channel_multiplier 1) with blur-pool resampling, as MaskGIT's config.
   config.discriminator = dict(base_width=64, max_width=512, blur_filter_size=4)
   config.losses = dict(
@@ -50,7 +50,7 @@ def _imagenet(config: ml_collections.ConfigDict, image_size: int) -> None:
   config.d_optax = default_optax(name="adam", lr=1e-4, b1=0.0, b2=0.99, warmup_steps=2000,
                                  schedule="constant")
   config.ema_decay = 0.999
-  config.fid = dict(network="inception", weights="")  # Reconstruction FID on pool3.
+  config.evals = {"recon": reconstruction_eval("inception")}  # Reconstruction FID on pool3.
 
 
 def _scenes(config: ml_collections.ConfigDict, tokens: int) -> None:
@@ -70,7 +70,7 @@ def _scenes(config: ml_collections.ConfigDict, tokens: int) -> None:
   if tokens not in multipliers:
     raise ConfigError(f"tokens={tokens}: the scenes tokenizer makes 16 x 16 or 8 x 8 tokens.")
   config.model = dict(width=16, channel_multipliers=multipliers[tokens], num_res_blocks=1,
-                      vq_dim=32)
+                      mid_blocks=True)
   config.discriminator = dict(base_width=4, max_width=32, blur_filter_size=4)
   config.losses = dict(reconstruction="l2", perceptual_weight=0.03,
                        perceptual_network="scenes", perceptual_weights="",
@@ -82,7 +82,7 @@ def _scenes(config: ml_collections.ConfigDict, tokens: int) -> None:
                                  schedule="constant")
   config.ema_decay = 0.99
   # Scenes-FID: the domain network, which the perceptual loss also uses (see networks.py).
-  config.fid = dict(network="scenes", weights="")
+  config.evals = {"recon": reconstruction_eval("scenes")}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -101,8 +101,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         batch_size=256 if arg.variant == "imagenet128" else 512, eval_batch_size=256,
         log_every=100, eval_every=20_000, checkpoint_every=5000))
     _imagenet(config, 128 if arg.variant == "imagenet128" else 256)
-  config.stage = "maskgit_stage1"
-  config.quantizer = quantizer_config(arg)
+  config.stage = "maskgit.stage1:Stage1"
+  config.quantizer = quantizer_config(arg.quantizer, levels=arg.levels,
+                                      codebook_size=arg.codebook_size,
+                                      vq_dim=32 if arg.variant == "scenes" else 256)
   if arg.runlocal:
     config.total_steps, config.batch_size, config.eval_batch_size = 200, 8, 32
     config.log_every, config.eval_every, config.checkpoint_every = 20, 100, 100

@@ -19,7 +19,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       total_steps=3000, batch_size=64, eval_batch_size=256, log_every=50, eval_every=3000,
       checkpoint_every=500))
   config.seed = 0  # The committed weights come from this seed.
-  config.stage = "scenes_classifier"
+  config.stage = "fsq.stages.classifier:ClassifierStage"
+  config.evals = {"classify": {"type": "fsq.evaluators.classification"}}
   config.data = data_config("scenes", arg.res, eval_examples=256 if arg.runlocal else 10_000)
   config.model = dict(widths=(64, 128, 128), stem_width=32, feature_dim=256, groups=8)
   config.loss_weights = {"class": 1.0, "count": 1.0, "presence": 1.0}

@@ -6,16 +6,20 @@ into typed values (a bare name means True; levels are written `8-5-5-5`).
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
-import math
+import importlib.util
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 
 from fsq.data.tokens import read_manifest
-from fsq.quantizers import QUANTIZERS, validate_levels
+from fsq.quantizers import QUANTIZERS, make_quantizer
 
 
 class ConfigError(ValueError):
@@ -67,7 +71,87 @@ def set_dotted(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
   if leaf not in node:
     raise ConfigError(f"{key}: the config has no {leaf!r}; it has "
                       f"{', '.join(sorted(node.keys()))}.")
-  node[leaf] = value
+  try:
+    node[leaf] = value
+  except (TypeError, ValueError) as e:
+    raise ConfigError(f"{key}={value!r}: {e}") from None
+
+
+def parse_value(text: str, like: Any) -> Any:
+  """`text` as a value of the type of `like` (the field's current value).
+
+  Tuples are comma-separated (levels also as 8-5-5-5); a field that is None or a dict takes
+  a Python literal, or the text itself.
+  """
+  if isinstance(like, tuple):
+    body = text.strip("()[] ")
+    sep = "-" if re.fullmatch(r"\d+(-\d+)+", body) else ","
+    first = like[0] if like else None
+    return tuple(parse_value(p.strip(), first) for p in body.split(sep) if p.strip())
+  if isinstance(like, (bool, int, float)):
+    return _convert("value", text, like)
+  if isinstance(like, str):
+    return text
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def apply_overrides(config: ml_collections.ConfigDict, items: Sequence[str]) -> None:
+  """Applies "a.b=value" items, each typed like the field it replaces; every bad item at once.
+
+  The one override mechanism: `--config.a.b=value` of scripts.train, scripts.evaluate and
+  scripts.sample, and the overrides of a sweep's runs, all end here.
+  """
+  problems = []
+  for item in items:
+    key, sep, text = item.partition("=")
+    if not sep:
+      problems.append(f"{item!r}: write KEY=VALUE.")
+      continue
+    try:
+      like = _get_dotted(config, key)
+      set_dotted(config, key, parse_value(text, like))
+    except ConfigError as e:
+      problems.append(str(e))
+  if problems:
+    raise ConfigError("bad config override" + ("s" if len(problems) > 1 else "") + ":\n  "
+                      + "\n  ".join(problems))
+
+
+def _get_dotted(config: ml_collections.ConfigDict, key: str) -> Any:
+  node = config
+  for i, name in enumerate(key.split(".")):
+    if not hasattr(node, "keys") or name not in node:
+      where = ".".join(key.split(".")[:i]) or "the config"
+      known = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "no keys"
+      raise ConfigError(f"{key}: {where} has no {name!r}; it has {known}.")
+    node = node[name]
+  return node
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+  """The config of `configs/NAME.py[:ARG]`: the file's get_config(ARG)."""
+  path, _, arg = spec.partition(":")
+  if not os.path.isfile(path):
+    raise ConfigError(f"config file {path!r} does not exist (write --config=configs/NAME.py[:ARG]).")
+  module_spec = importlib.util.spec_from_file_location(
+      "config_" + os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def split_config_flags(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+  """(the "KEY=VALUE" of each --config.KEY=VALUE in argv, the other arguments)."""
+  overrides, rest = [], []
+  for arg in argv:
+    if arg.startswith("--config."):
+      overrides.append(arg.removeprefix("--config."))
+    else:
+      rest.append(arg)
+  return overrides, rest
 
 
 @dataclasses.dataclass
@@ -81,13 +165,15 @@ def check_quantizer(config: ml_collections.ConfigDict) -> str | None:
   q = config.quantizer
   if q.name not in QUANTIZERS:
     return f"quantizer.name={q.name!r} is not one of {sorted(QUANTIZERS)}."
-  if q.name == "fsq":
-    try:
-      validate_levels(q.levels)
-    except ValueError as e:
-      return f"quantizer.levels: {e}"
-  elif q.codebook_size < 2:
-    return f"quantizer.codebook_size must be >= 2, got {q.codebook_size}."
+  try:
+    quantizer = make_quantizer(**q)
+    size = quantizer.codebook_size
+    z = jax.ShapeDtypeStruct((1, quantizer.latent_dim), jnp.float32)
+    jax.eval_shape(quantizer.init, jax.random.key(0), z)  # What building the layer checks.
+  except (TypeError, ValueError) as e:
+    return f"quantizer: {e}"
+  if size < 2:
+    return f"quantizer.codebook_size must be >= 2, got {size}."
   return None
 
 
@@ -135,14 +221,8 @@ def validate(config: ml_collections.ConfigDict, device_count: int, process_count
     checks.append(Check("quantizer", check_quantizer))
   if "tokenizer" in config:
     checks.append(Check("tokenizer", lambda c: check_workdir_exists(c.tokenizer, "tokenizer")))
-  if config.get("token_cache"):
-    checks.append(Check("token_cache", lambda c: check_token_cache(c.token_cache)))
+  if config.data.train.get("name") == "tokens":
+    checks.append(Check("token_cache", lambda c: check_token_cache(c.data.train.path)))
   problems = [msg for check in (*checks, *extra) if (msg := check.fn(config))]
   if problems:
     raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-
-
-def codebook_size(quantizer_config: ml_collections.ConfigDict) -> int:
-  if quantizer_config.name == "fsq":
-    return math.prod(quantizer_config.levels)
-  return quantizer_config.codebook_size

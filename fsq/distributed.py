@@ -11,3 +11,10 @@ def to_host(x) -> np.ndarray:
   if isinstance(x, jax.Array) and not x.is_fully_addressable:
     x = multihost_utils.process_allgather(x, tiled=True)
   return np.asarray(x)
+
+
+def global_batch(local: dict[str, np.ndarray], sharding: jax.sharding.Sharding
+                 ) -> dict[str, jax.Array]:
+  """This host's rows -> one array per field sharded over every device of every host."""
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in local.items()}

@@ -123,7 +123,7 @@ def reveal_steps(seq_len: int, num_steps: int, seed: int = 0) -> np.ndarray:
 
 def compression_bits(logits_fn: LogitsFn, tokens_bs: jax.Array, labels_b: jax.Array,
                      vocab: Vocabulary, num_steps: int = 12, seed: int = 0) -> jax.Array:
-  """(B,) bits to code each image's tokens losslessly with the model (PAPER.md section 4).
+  """(B,) bits to code each image's tokens losslessly with the model (arXiv 2309.15505, Sec. 4, MaskGIT).
 
   As in M2T (Mentzer et al. 2023): a fixed, deterministic schedule reveals the tokens in
   `num_steps` groups (cosine counts, fixed random order); a group costs -log2 p(token) under

@@ -6,7 +6,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-# The FSQ paper lower-bounds the masking ratio at 45% (PAPER.md section 4): with r drawn in
+# The FSQ paper lower-bounds the masking ratio at 45% (arXiv 2309.15505, Sec. 4, MaskGIT): with r drawn in
 # [R_MIN, 1], cos(pi/2 * (1 - r)) >= 0.45. Without it, training was unstable.
 MIN_MASK_RATIO = 0.45
 R_MIN = 1.0 - math.acos(MIN_MASK_RATIO) * 2.0 / math.pi

@@ -1,15 +1,16 @@
 """MaskGIT Stage I: the VQGAN tokenizer trained with reconstruction, perceptual and GAN losses.
 
-The generator is the VQGAN of maskgit/vqgan.py around the quantizer the config names (FSQ or
+The generator is the VQGAN (fsq/models/conv_autoencoder.py with mid_blocks) around the quantizer the config names (FSQ or
 VQ); the discriminator (maskgit/discriminator.py) has its own optimizer. Both nets are updated
-every step from the same forward pass (PAPER.md section 4: Adam(0, 0.99), lr 1e-4, warmup).
+every step from the same forward pass (arXiv 2309.15505, Sec. 4, MaskGIT: Adam(0, 0.99),
+lr 1e-4, warmup).
 Before `losses.gan_start_step` only the reconstruction (+ perceptual) loss trains the
 generator and the discriminator stays as initialised (its optimizer's warmup starts then).
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import flax.struct
@@ -17,15 +18,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from fsq.quantizers import make_quantizer
-from fsq.stages.vqvae import (class_probability_fn_from_config, detokenize,
-                              evaluate_reconstructions, fid_feature_fn_from_config, latent_dim,
-                              reconstruction_errors, to_model_range, tokenize)
+from fsq.images import to_model_range
+from fsq.stages.base import Stage, train_state_parts
+from fsq.stages.tokenizer import (FrozenTokenizer, apply_autoencoder,
+                                  autoencoder_from_config, frozen_autoencoder)
 from fsq.train.optim import make_optimizer
 from fsq.train.state import TrainState, apply_gradients, ema_update
 from maskgit import losses
 from maskgit.discriminator import StyleGANDiscriminator
-from maskgit.vqgan import VQGAN
 
 
 @flax.struct.dataclass
@@ -37,23 +37,22 @@ class Stage1State:
   lecam_ema: jax.Array  # (2,): EMAs of the mean real and fake logits.
 
 
-class Stage1:
+class Stage1(Stage):
   """The VQGAN tokenizer stage of fsq.train.loop.
+
+  Predict methods: `reconstruct` (fsq.evaluators.reconstruction), with the generator's EMA
+  weights. Frozen: a FrozenTokenizer of the EMA generator and the quantizer state (nothing of
+  the discriminator, the optimizers or the perceptual network).
 
   Args:
     config: see configs/maskgit_tokenizer.py.
     perceptual_fn: frozen, jax-traceable `features(images_bhwc in [-1, 1]) -> pytree of
       arrays` for the perceptual loss; by default the network `losses.perceptual_network`
       names (fsq/evaluators/networks.py), needed when losses.perceptual_weight > 0.
-    fid_feature_fn: `features(images_nhwc in [-1, 1]) -> (N, D)`; by default the network
-      `config.fid` names. When there is one, evaluate() also reports eval/fid, the
-      reconstruction FID between the held-out images and their reconstructions; with the
-      scenes network, also eval/class_consistency of the reconstructions.
   """
 
   def __init__(self, config: ml_collections.ConfigDict,
-               perceptual_fn: Callable[[jax.Array], Any] | None = None,
-               fid_feature_fn: Callable[[Any], Any] | None = None):
+               perceptual_fn: Callable[[jax.Array], Any] | None = None):
     cfg = config.losses
     if cfg.perceptual_weight > 0 and perceptual_fn is None:
       if not cfg.perceptual_network:
@@ -64,18 +63,12 @@ class Stage1:
       perceptual_fn = perceptual_feature_fn(cfg.perceptual_network, cfg.perceptual_weights)
     self.config = config
     self.perceptual_fn = perceptual_fn
-    self.fid_feature_fn = fid_feature_fn or fid_feature_fn_from_config(config)
-    self.class_probability_fn = class_probability_fn_from_config(config)
-    quantizer = make_quantizer(**config.quantizer)
-    self.codebook_size = quantizer.codebook_size
-    model = config.model
-    self.generator = VQGAN(quantizer, latent_dim(config.quantizer, model.vq_dim),
-                           width=model.width, channel_multipliers=model.channel_multipliers,
-                           num_res_blocks=model.num_res_blocks)
+    self.generator = autoencoder_from_config(config)
+    self.codebook_size = self.generator.quantizer.codebook_size
     self.discriminator = StyleGANDiscriminator(**config.discriminator)
     self.g_tx = make_optimizer(config.optax, config.total_steps)
     self.d_tx = make_optimizer(config.d_optax, config.total_steps)
-    self._eval_step = jax.jit(self._eval_batch)
+    self._reconstruct = jax.jit(self._reconstruct_batch)
 
   def parameters(self, state: Stage1State) -> Any:
     return state.generator.params
@@ -94,17 +87,12 @@ class Stage1:
     return Stage1State(step=jnp.zeros((), jnp.int32), generator=generator,
                        discriminator=discriminator, lecam_ema=jnp.zeros((2,), jnp.float32))
 
-  def _apply_generator(self, params, model_state, x, train: bool, rng=None):
-    variables = {"params": params, **model_state}
-    if train and model_state:  # The EMA VQ updates its codebook statistics.
-      return self.generator.apply(variables, x, train=True, rngs={"vq": rng},
-                                  mutable=list(model_state))
-    return self.generator.apply(variables, x, train=train), model_state
-
   def _discriminate(self, params, x_bhwc: jax.Array) -> jax.Array:
     return self.discriminator.apply({"params": params}, x_bhwc)
 
-  def train_step(self, state: Stage1State, batch: dict[str, jax.Array], rng: jax.Array):
+  def train_step(self, state: Stage1State, batch: dict[str, jax.Array], rng: jax.Array,
+                 frozen: Any):
+    del frozen
     cfg = self.config.losses
     x = to_model_range(batch["image"])
     # A GAN starting after the last step is left out of the program altogether. Otherwise the
@@ -114,8 +102,8 @@ class Stage1:
     active = state.step >= cfg.gan_start_step
 
     def generator_loss_fn(params):
-      (x_hat, aux), model_state = self._apply_generator(
-          params, state.generator.model_state, x, True, rng)
+      (x_hat, aux), model_state = apply_autoencoder(
+          self.generator, params, state.generator.model_state, x, True, rng)
       terms = {"recon_loss": losses.reconstruction_loss(x_hat, x, cfg.reconstruction),
                "quantizer_loss": aux["loss"]}  # 0 for FSQ: no auxiliary loss of any kind.
       loss = terms["recon_loss"] + aux["loss"]
@@ -164,22 +152,21 @@ class Stage1:
     return total, {"d_loss": d_loss, "r1_penalty": r1, "lecam_loss": lecam,
                    "logits_real": jnp.mean(logits_real), "logits_fake": jnp.mean(logits_fake)}
 
-  def tokenize(self, state: Stage1State, image_uint8: jax.Array) -> jax.Array:
-    """(B, H, W, 3) uint8 -> (B, h, w) indices with the generator's EMA (Stage II's input)."""
-    return tokenize(self.generator, state.generator, image_uint8)
-
-  def detokenize(self, state: Stage1State, indices: jax.Array) -> jax.Array:
-    return detokenize(self.generator, state.generator, indices)
-
-  def _eval_batch(self, params, model_state, batch):
-    x = to_model_range(batch["image"])
-    (x_hat, aux), _ = self._apply_generator(params, model_state, x, False)
-    x_hat = jnp.clip(x_hat, -1.0, 1.0)
-    return reconstruction_errors(x, x_hat), aux["indices"], x_hat
-
-  def evaluate(self, state: Stage1State, batches: Iterable[dict[str, jax.Array]]):
-    """fsq.stages.vqvae.evaluate_reconstructions with the generator's EMA weights."""
+  def _reconstruct_batch(self, state: Stage1State, batch: dict[str, jax.Array]):
     generator = state.generator
-    return evaluate_reconstructions(
-        lambda batch: self._eval_step(generator.eval_params(), generator.model_state, batch),
-        batches, self.codebook_size, self.fid_feature_fn, self.class_probability_fn)
+    (x_hat, aux), _ = apply_autoencoder(self.generator, generator.eval_params(),
+                                        generator.model_state, to_model_range(batch["image"]),
+                                        False)
+    return jnp.clip(x_hat, -1.0, 1.0), aux["indices"]
+
+  def reconstruct(self, state: Stage1State, batch: dict[str, jax.Array]):
+    """(x_hat in [-1, 1], indices) of a batch's images, with the generator's EMA weights."""
+    return self._reconstruct(state, batch)
+
+  @classmethod
+  def export_paths(cls, config: ml_collections.ConfigDict) -> dict[str, tuple[str, ...]]:
+    return train_state_parts(config, "generator")
+
+  @classmethod
+  def frozen(cls, config, variables, *, workdir: str, step: int) -> FrozenTokenizer:
+    return frozen_autoencoder(config, variables, workdir=workdir, step=step)

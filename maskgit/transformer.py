@@ -1,6 +1,6 @@
 """MaskGIT's bidirectional transformer over a class token and a grid of image tokens.
 
-BERT-style (MaskGIT, Chang et al. 2022; PAPER.md section 4): token + position embedding,
+BERT-style (MaskGIT, Chang et al. 2022; arXiv 2309.15505, Sec. 4): token + position embedding,
 LayerNorm, dropout, post-LN blocks of self-attention and a GELU MLP, then an MLM head whose
 output projection is tied to the token embedding.
 """

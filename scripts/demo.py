@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fsq import CodebookUsage, levels_for_codebook_size, make_quantizer
+from configs.common import quantizer_config
+from fsq import CodebookUsage, make_quantizer
 
 DATA_DIM, LATENT_DIM = 32, 4
 
@@ -34,25 +35,19 @@ def toy_manifold(n: int, seed: int) -> np.ndarray:
 class TokenAutoencoder(nn.Module):
   """MLP encoder -> quantizer (one token) -> MLP decoder."""
   quantizer: nn.Module
-  latent_dim: int
   width: int = 256
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     h = nn.gelu(nn.Dense(self.width)(x))
-    z = nn.Dense(self.latent_dim)(nn.gelu(nn.Dense(self.width)(h)))
+    z = nn.Dense(self.quantizer.latent_dim)(nn.gelu(nn.Dense(self.width)(h)))
     z_q, aux = self.quantizer(z, train=train)
     h = nn.gelu(nn.Dense(self.width)(z_q))
     return nn.Dense(x.shape[-1])(nn.gelu(nn.Dense(self.width)(h))), aux
 
 
 def train_and_evaluate(name: str, size: int, steps: int, seed: int = 0) -> dict[str, float]:
-  if name == "fsq":
-    levels = levels_for_codebook_size(size)
-    quantizer, latent_dim = make_quantizer("fsq", levels=levels), len(levels)
-  else:
-    quantizer, latent_dim = make_quantizer("vq", codebook_size=size), 16
-  model = TokenAutoencoder(quantizer, latent_dim)
+  model = TokenAutoencoder(make_quantizer(**quantizer_config(name, codebook_size=size, vq_dim=16)))
   train_x, test_x = toy_manifold(2**16, seed=1), toy_manifold(2**15, seed=2)
   params = model.init(jax.random.key(seed), train_x[:2])["params"]
   tx = optax.adam(optax.warmup_cosine_decay_schedule(0.0, 2e-3, steps // 20, steps))

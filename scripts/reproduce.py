@@ -14,17 +14,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 
+from fsq.quantizers import make_quantizer
 from fsq.train.writers import evaluation_events
 from scripts.sweep import run_sweep
 
 # Plotted when present, in this order: (metric, label, lower is better).
-METRICS = [("eval/fid", "reconstruction FID", True), ("eval/psnr", "reconstruction PSNR (dB)", False),
-           ("eval/usage", "codebook usage", False),
-           ("eval/bits_per_token", "compression cost (bits/token)", True),
-           ("eval/sample_fid", "sampling FID", True)]
+METRICS = [("eval/recon/fid", "reconstruction FID", True),
+           ("eval/recon/psnr", "reconstruction PSNR (dB)", False),
+           ("eval/recon/usage", "codebook usage", False),
+           ("eval/bits/bits_per_token", "compression cost (bits/token)", True),
+           ("eval/sample/fid", "sampling FID", True)]
 
 
 def _final_evaluation(workdir: str) -> dict | None:
@@ -37,9 +38,9 @@ def _final_evaluation(workdir: str) -> dict | None:
 def _quantizer_row(workdir: str) -> dict:
   with open(os.path.join(workdir, "config.json")) as f:
     quantizer = json.load(f)["quantizer"]
-  levels = quantizer.get("levels")
+  levels = quantizer.get("levels")  # FSQ's only.
   return {"quantizer": quantizer["name"],
-          "codebook_size": math.prod(levels) if levels else quantizer["codebook_size"],
+          "codebook_size": make_quantizer(**quantizer).codebook_size,
           "levels": "-".join(map(str, levels)) if levels else "",
           "d": len(levels) if levels else "", "min_level": min(levels) if levels else ""}
 
@@ -47,8 +48,8 @@ def _quantizer_row(workdir: str) -> dict:
 def collect(root: str) -> list[dict]:
   """One row per tokenizer run below `root`, with its final evaluation.
 
-  A MaskGIT Stage II run's metrics join its tokenizer's row, `eval/fid` (of samples) renamed
-  `eval/sample_fid`; a Stage II run whose tokenizer is not below `root` is a row of its own.
+  A Stage II run's (one with a `tokenizer`) evaluations join its tokenizer's row; one whose
+  tokenizer is not below `root` is a row of its own.
   """
   rows, stage2 = {}, []
   for name in sorted(os.listdir(root)):
@@ -58,13 +59,12 @@ def collect(root: str) -> list[dict]:
       continue
     with open(os.path.join(workdir, "config.json")) as f:
       config = json.load(f)
-    if config.get("stage") == "maskgit_stage2":
+    if config.get("tokenizer"):
       stage2.append((name, config["tokenizer"], final))
     else:
       rows[os.path.realpath(workdir)] = {"run": name, **_quantizer_row(workdir), **final}
   for name, tokenizer, final in stage2:
-    sampled = {("eval/sample_fid" if k == "eval/fid" else k): v for k, v in final.items()
-               if k.startswith("eval/")}
+    sampled = {k: v for k, v in final.items() if k.startswith("eval/")}
     row = rows.get(os.path.realpath(tokenizer))
     if row is not None:
       row.update(sampled, stage2_run=name)
@@ -75,7 +75,7 @@ def collect(root: str) -> list[dict]:
 
 def write_tables(rows: list[dict], out: str) -> str:
   columns = ["run", "quantizer", "codebook_size", "levels", "step"] + [
-      m for m, _, _ in METRICS if any(m in r for r in rows)] + ["eval/perplexity"]
+      m for m, _, _ in METRICS if any(m in r for r in rows)] + ["eval/recon/perplexity"]
   with open(os.path.join(out, "results.csv"), "w", newline="") as f:
     writer = csv.DictWriter(f, columns, extrasaction="ignore")
     writer.writeheader()
@@ -86,7 +86,7 @@ def write_tables(rows: list[dict], out: str) -> str:
     cells = []
     for c in columns:
       value = row.get(c, "")
-      cells.append(f"{value:.1%}" if c == "eval/usage" else
+      cells.append(f"{value:.1%}" if c == "eval/recon/usage" else
                    f"{value:.3f}" if isinstance(value, float) else str(value))
     lines.append("| " + " | ".join(cells) + " |")
   table = "\n".join(lines) + "\n"
@@ -114,7 +114,7 @@ def plot(rows: list[dict], out: str, figure: str) -> str:
         ax.plot([r["codebook_size"] for r in runs], [r[metric] for r in runs], "o-",
                 label=quantizer.upper())
       ax.legend()
-    if metric == "eval/usage":
+    if metric == "eval/recon/usage":
       ax.set_ylim(0.0, 1.05)
       ax.axhline(1.0, color="grey", ls="--", lw=1)
       ax.axhline(0.5, color="grey", ls=":", lw=1)

@@ -2,22 +2,25 @@
 
   python -m scripts.sample --workdir=runs/stage2 --out=runs/stage2/samples
   python -m scripts.sample --workdir=runs/stage2 --out=/tmp/s --guidance=1.0 --per_class=32 \
-      --classes=0,2 --num_steps=8
+      --classes=0,2 --config.sampling.num_steps=8
 
 Loads the run's latest checkpoint (read-only) and decodes `--per_class` samples of each class
-with the run's sampling settings unless overridden; writes `class_<k>.png` (rows of
-`--columns` images) into --out. Deterministic given --seed.
+with the run's sampling settings (config.sampling, changed with --config.KEY=VALUE as in
+scripts.train) at --guidance (default: the run's sampling evaluator's); writes `class_<k>.png`
+(rows of `--columns` images) into --out. Deterministic given --seed.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import matplotlib.image
 import numpy as np
 
-from fsq.stages.vqvae import image_grid
-from fsq.train.restore import load_run
+from fsq.config import ConfigError, split_config_flags
+from fsq.images import image_grid
+from fsq.stages.restore import load_run
 
 
 def class_grid(images_nhwc: np.ndarray, columns: int) -> np.ndarray:
@@ -29,6 +32,7 @@ def class_grid(images_nhwc: np.ndarray, columns: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> list[str]:
+  overrides, rest = split_config_flags(sys.argv[1:] if argv is None else argv)
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="a MaskGIT Stage II run")
   parser.add_argument("--out", required=True)
@@ -36,19 +40,17 @@ def main(argv: list[str] | None = None) -> list[str]:
   parser.add_argument("--columns", type=int, default=8)
   parser.add_argument("--classes", default="", help="comma-separated labels (default: all)")
   parser.add_argument("--guidance", type=float, default=None, help="CFG weight alpha")
-  parser.add_argument("--num_steps", type=int, default=None, help="parallel decoding steps")
-  parser.add_argument("--choice_temperature", type=float, default=None)
   parser.add_argument("--batch_size", type=int, default=64)
   parser.add_argument("--seed", type=int, default=0)
-  args = parser.parse_args(argv)
-  stage, state, config = load_run(args.workdir)
-  if config.stage != "maskgit_stage2":
-    raise SystemExit(f"error: {args.workdir} is a {config.stage!r} run, not maskgit_stage2.")
-  sampling = stage.config.sampling
-  for key in ("num_steps", "choice_temperature"):  # Read when the decode is first traced.
-    if getattr(args, key) is not None:
-      sampling[key] = getattr(args, key)
-  guidance = sampling.guidance if args.guidance is None else args.guidance
+  args = parser.parse_args(rest)
+  try:
+    stage, state, config = load_run(args.workdir, overrides)
+  except (ConfigError, ValueError, FileNotFoundError) as e:
+    raise SystemExit(f"error: {e}") from None
+  if not hasattr(stage, "sample_images"):
+    raise SystemExit(f"error: {args.workdir} is a {config.stage!r} run, which does not sample.")
+  default = config.evals.get("sample", {}).get("guidance", 0.0)
+  guidance = default if args.guidance is None else args.guidance
   classes = ([int(c) for c in args.classes.split(",")] if args.classes
              else list(range(config.num_classes)))
   bad = [c for c in classes if not 0 <= c < config.num_classes]

@@ -23,6 +23,7 @@ import sys
 import time
 from concurrent import futures
 
+from fsq.train.checkpoint import Checkpointer
 from fsq.train.writers import has_evaluation
 
 
@@ -57,18 +58,19 @@ def command(run: dict, root: str) -> list[str]:
 
 
 def finished(workdir: str) -> bool:
-  """A run is finished when it has a checkpoint and its evaluation at its total_steps.
+  """A run is finished when it has a checkpoint and every evaluation at its total_steps.
 
-  A run killed during its final evaluation has the checkpoint only: scripts.train, run again,
-  evaluates it without training.
+  A run killed during its final evaluations has the checkpoint only: scripts.train, run
+  again, runs the evaluations that are missing without training.
   """
   try:
     with open(os.path.join(workdir, "config.json")) as f:
-      total = json.load(f)["total_steps"]
+      config = json.load(f)
+    total, names = config["total_steps"], list(config.get("evals", {}))
   except (OSError, ValueError, KeyError):
     return False
-  return (os.path.isdir(os.path.join(workdir, "checkpoints", str(total)))
-          and has_evaluation(workdir, total))
+  return (total in Checkpointer.steps(workdir)
+          and all(has_evaluation(workdir, total, name) for name in names))
 
 
 def run_one(run: dict, root: str, threads: int) -> tuple[str, int, float]:

@@ -3,10 +3,9 @@
   python -m scripts.tokenize --tokenizer=runs/tok_scenes --out=runs/tokens_scenes_100k \
       --num_examples=100000
   python -m scripts.train --workdir=runs/stage2 \
-      --config=configs/maskgit_transformer.py:tokenizer=runs/tok_scenes,runlocal \
-      --config.token_cache=runs/tokens_scenes_100k
+      --config=configs/maskgit_transformer.py:tokenizer=runs/tok_scenes,token_cache=runs/tokens_scenes_100k,runlocal
 
-Loads the latest checkpoint of --tokenizer and tokenises its own `data.train` source (with
+Loads the latest checkpoint of --tokenizer (lean: fsq.stages.restore.load_frozen) and tokenises its own `data.train` source (with
 --split and --num_examples, the scenes' size, overridden) in index order, each example's
 deterministic view (no augmentation), in batches of --batch_size on the default device. Writes
 the format of fsq/data/tokens.py into --out (a new directory, complete or absent). Prints and
@@ -15,7 +14,6 @@ returns --out.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Iterator
 
 import jax
@@ -23,7 +21,7 @@ import numpy as np
 
 from fsq import data as data_lib
 from fsq.data import tokens as token_cache
-from fsq.train.restore import load_run
+from fsq.stages.restore import load_frozen
 
 
 def tokenize_source(tokenize, source: data_lib.Source, batch_size: int
@@ -47,18 +45,19 @@ def main(argv: list[str] | None = None) -> str:
                       help="scenes: the split's size (TFDS: write the split as train[:N])")
   parser.add_argument("--batch_size", type=int, default=64)
   args = parser.parse_args(argv)
-  stage, state, config = load_run(args.tokenizer)
-  step = token_cache.tokenizer_step(args.tokenizer)
-  data = {**config.data.train.to_dict(), "split": args.split}
+  tokenizer = load_frozen(args.tokenizer)
+  data = {**tokenizer.config.data.train.to_dict(), "split": args.split}
   if args.num_examples is not None:
     data["num_examples"] = args.num_examples
   source = data_lib.make_source(data)
-  tokenize = jax.jit(stage.tokenize)
-  manifest = {"tokenizer": os.path.abspath(args.tokenizer), "tokenizer_step": step,
-              "data": data, "codebook_size": stage.codebook_size}
-  batches = tokenize_source(lambda images: tokenize(state, images), source, args.batch_size)
+  tokenize = jax.jit(tokenizer.tokenize)
+  manifest = {"tokenizer": tokenizer.workdir, "tokenizer_step": tokenizer.step,
+              "data": data, "codebook_size": tokenizer.codebook_size}
+  batches = tokenize_source(lambda images: tokenize(tokenizer.variables, images), source,
+                            args.batch_size)
   out = token_cache.write_cache(args.out, manifest, len(source), batches)
-  print(f"{len(source)} examples of {data} tokenised by {args.tokenizer} (step {step}): {out}")
+  print(f"{len(source)} examples of {data} tokenised by {args.tokenizer} "
+        f"(step {tokenizer.step}): {out}")
   return out
 
 

@@ -1,63 +1,68 @@
-"""Trains any stage: the one entry point (DESIGN.md, "The way a run flows").
+"""Trains any stage: the one entry point (docs/design.md, "How a run flows").
 
   python -m scripts.train --config=configs/vqvae.py:quantizer=fsq,levels=8-5-5-5 \
-      --workdir=runs/fsq [--config.total_steps=5000 ...]
+      --workdir=runs/fsq [--config.total_steps=5000 --config.quantizer.shift=tan ...]
 
-Multi-host (TPU pods, GPU clusters): run the same command on every host; with
---coordinator_address, --num_processes and --process_id (or the environment variables
-jax.distributed.initialize reads on SLURM/TPU) the hosts form one data-parallel run.
-Rerunning the command resumes from the workdir's latest checkpoint.
+--config=FILE.py[:ARG] builds the config with the file's get_config(ARG); each
+--config.KEY=VALUE then sets one of its keys (typed like the value it replaces), the same
+override mechanism scripts.evaluate, scripts.sample and sweeps use. Multi-host (TPU pods, GPU
+clusters): run the same command on every host; with --coordinator_address, --num_processes and
+--process_id (or --distributed, for the environment jax.distributed.initialize reads on
+SLURM/TPU) the hosts form one data-parallel run. Rerunning the command resumes from the
+workdir's latest checkpoint.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
 import jax
-from absl import app, flags
-from ml_collections import config_flags
 
-from fsq.config import ConfigError, validate
+from fsq.config import ConfigError, apply_overrides, load_config_file, split_config_flags, validate
 from fsq.stages import make_stage
 from fsq.train.loop import train
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:ARG]",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "where checkpoints, metrics and logs go")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
-                                   "host:port of process 0 for a multi-process run")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "processes in the run")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "this process's index")
-_DISTRIBUTED = flags.DEFINE_bool("distributed", False,
-                                 "call jax.distributed.initialize() with no arguments "
-                                 "(cluster auto-detection: SLURM, TPU pods, ...)")
-flags.mark_flags_as_required(["config", "workdir"])
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+  overrides, rest = split_config_flags(argv)
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--config", required=True, help="configs/NAME.py[:ARG]")
+  parser.add_argument("--workdir", required=True,
+                      help="where checkpoints, metrics and logs go")
+  parser.add_argument("--coordinator_address", help="host:port of process 0 (multi-process)")
+  parser.add_argument("--num_processes", type=int, help="processes in the run")
+  parser.add_argument("--process_id", type=int, help="this process's index")
+  parser.add_argument("--distributed", action="store_true",
+                      help="jax.distributed.initialize() with cluster auto-detection")
+  return parser.parse_args(rest), overrides
 
 
-def initialize_distributed() -> None:
-  if _COORDINATOR.value is not None:
+def initialize_distributed(args: argparse.Namespace) -> None:
+  if args.coordinator_address is not None:
     # Cross-process collectives between CPU devices (local multi-process runs and tests);
     # GPU and TPU backends ignore this setting.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-  elif _DISTRIBUTED.value:
+    jax.distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+  elif args.distributed:
     jax.distributed.initialize()
 
 
-def main(argv):
-  del argv
+def main(argv: list[str] | None = None) -> None:
+  args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
   # Our progress at INFO; the libraries' (orbax logs every save step by step) at WARNING.
-  logging.getLogger().setLevel(logging.WARNING)
+  logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
   logging.getLogger("fsq").setLevel(logging.INFO)
-  initialize_distributed()
-  config = _CONFIG.value
+  initialize_distributed(args)
   try:
+    config = load_config_file(args.config)
+    apply_overrides(config, overrides)
     validate(config, jax.device_count(), jax.process_count())
     stage = make_stage(config)
-  except (ConfigError, ValueError, TypeError) as e:
+  except (ConfigError, ValueError, TypeError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
-  train(stage, config, _WORKDIR.value)
+  train(stage, config, args.workdir)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main()

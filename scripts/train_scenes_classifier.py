@@ -21,6 +21,7 @@ from configs import scenes_classifier
 from fsq.config import validate
 from fsq.evaluators.scenes_features import DEFAULT_WEIGHTS, export_weights
 from fsq.stages import make_stage
+from fsq.stages.restore import load_frozen
 from fsq.train.loop import train
 from fsq.train.writers import read_metrics
 
@@ -40,8 +41,9 @@ def main() -> None:
   start = time.time()
   train(make_stage(config), config, args.workdir)
   seconds = time.time() - start
-  export_weights(args.workdir, args.output)
-  final = [m for m in read_metrics(args.workdir) if "eval/accuracy" in m][-1]
+  frozen = load_frozen(args.workdir)
+  export_weights(frozen["params"], frozen["config"], args.output)
+  final = [m for m in read_metrics(args.workdir) if "eval/classify/accuracy" in m][-1]
   print(json.dumps({"weights": args.output, "step": final["step"],
                     "train_wall_seconds": round(seconds),
                     **{k: round(v, 4) for k, v in final.items() if k.startswith("eval/")}}))

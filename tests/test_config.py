@@ -46,7 +46,7 @@ def test_validation_lists_every_problem():
   with pytest.raises(ConfigError) as e:
     validate(config, device_count=8, process_count=1)
   assert "batch_size=12" in str(e.value) and "multiple of the device count 8" in str(e.value)
-  assert "quantizer.levels" in str(e.value) and ">= 2" in str(e.value)
+  assert "quantizer: FSQ levels must be integers >= 2" in str(e.value)
   validate(vqvae.get_config("runlocal"), device_count=8, process_count=1)
 
 

@@ -1,4 +1,4 @@
-"""FSQ semantics (PAPER.md section 2), each known pitfall as a test."""
+"""FSQ semantics (arXiv 2309.15505, Sec. 3), each known pitfall as a test."""
 import itertools
 
 import jax
@@ -221,3 +221,9 @@ class TestFSQQuantizer:
   def test_wrong_width_is_a_clear_error(self):
     with pytest.raises(ValueError, match="last dimension 4"):
       FSQQuantizer(levels=(8, 5, 5, 5)).init(jax.random.key(0), jnp.zeros((2, 3)))
+
+
+def test_fsq_layer_reports_its_latent_width():
+  assert FSQQuantizer(levels=(8, 5, 5, 5)).latent_dim == 4
+  assert FSQQuantizer(levels=(8, 5, 5, 5), num_codebooks=2).latent_dim == 8
+  assert FSQQuantizer(levels=(8, 5, 5, 5), dim=16).latent_dim == 16  # Projected in and out.

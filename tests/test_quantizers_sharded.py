@@ -40,7 +40,7 @@ def test_fsq_sharded(mesh):
 
 def test_maskgit_vq_loss_and_gradients_sharded(mesh):
   z = jax.random.normal(jax.random.key(0), (16, 4, 4, 8))
-  vq = VectorQuantizer(codebook_size=64, chunk_size=24)
+  vq = VectorQuantizer(codebook_size=64, dim=8, chunk_size=24)
   params = vq.init(jax.random.key(1), z)["params"]
 
   def loss_and_grads(params, z):
@@ -56,7 +56,7 @@ def test_maskgit_vq_loss_and_gradients_sharded(mesh):
 
 def test_ema_vq_statistics_and_splits_sharded(mesh):
   z = jax.random.normal(jax.random.key(0), (16, 32, 8))
-  vq = EMAVectorQuantizer(codebook_size=128, momentum=0.3)
+  vq = EMAVectorQuantizer(codebook_size=128, dim=8, momentum=0.3)
   variables = vq.init(jax.random.key(1), z)
 
   def steps(variables, z, vq=vq):

@@ -7,6 +7,7 @@ from configs import scenes_classifier
 from fsq import data
 from fsq.evaluators import scenes_features
 from fsq.stages import make_stage
+from fsq.stages.restore import load_frozen
 from fsq.train.loop import train
 
 # Held-out class accuracy of the committed network on the 10k validation scenes, as recorded
@@ -92,10 +93,16 @@ def test_runlocal_trains_exports_and_loads(tmp_path):
   config.total_steps, config.eval_every, config.checkpoint_every = 4, 4, 4
   config.data.eval.num_examples, config.tensorboard = 32, False
   # One device: the loop's sharding is tested in test_train.py; this saves compile time.
-  train(make_stage(config), config, str(tmp_path / "run"), devices=jax.devices()[:1])
+  stage = make_stage(config)
+  state = train(stage, config, str(tmp_path / "run"), devices=jax.devices()[:1])
   path = str(tmp_path / "weights.msgpack")
-  scenes_features.export_weights(str(tmp_path / "run"), path)
+  frozen = load_frozen(str(tmp_path / "run"))
+  scenes_features.export_weights(frozen["params"], frozen["config"], path)
   network = scenes_features.load_scenes_network(path)
   images, _ = _scenes(0, 8, image_size=16)
   assert network.image_size == 16
-  assert network.features(images).shape == (8, config.model.feature_dim)
+  # The exported network computes what the trained model does.
+  features, _ = stage.model.apply({"params": state.eval_params()},
+                                  images.astype(np.float32) / 127.5 - 1.0)
+  np.testing.assert_allclose(network.features(images), features, rtol=1e-5, atol=1e-6)
+  assert features.shape == (8, config.model.feature_dim)

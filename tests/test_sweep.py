@@ -46,25 +46,26 @@ def _fake_run(workdir, config, events):
 
 def test_collect_joins_stage2_runs_to_their_tokenizers(tmp_path):
   root = tmp_path / "runs"
-  fsq = {"stage": "maskgit_stage1", "quantizer": {"name": "fsq", "levels": [8, 5, 5, 5]}}
+  fsq = {"stage": "maskgit.stage1:Stage1", "quantizer": {"name": "fsq", "levels": [8, 5, 5, 5]}}
   _fake_run(root / "tok_fsq", fsq, [{"step": 10, "train/loss": 1.0},
-                                    {"step": 20, "eval/fid": 3.0, "eval/usage": 0.9}])
-  _fake_run(root / "s2_fsq", {"stage": "maskgit_stage2", "tokenizer": str(root / "tok_fsq")},
-            [{"step": 5, "eval/fid": 40.0, "eval/bits_per_token": 7.5}])
+                                    {"step": 20, "eval/recon/fid": 3.0, "eval/recon/usage": 0.9}])
+  stage2 = "maskgit.stage2:MaskGITStage2"
+  _fake_run(root / "s2_fsq", {"stage": stage2, "tokenizer": str(root / "tok_fsq")},
+            [{"step": 5, "eval/sample/fid": 40.0}, {"step": 5, "eval/bits/bits_per_token": 7.5}])
   outside = tmp_path / "tok_vq"
   _fake_run(outside, {"quantizer": {"name": "vq", "codebook_size": 1024}},
-            [{"step": 20, "eval/fid": 2.0}])
-  _fake_run(root / "s2_vq", {"stage": "maskgit_stage2", "tokenizer": str(outside)},
-            [{"step": 5, "eval/fid": 50.0}])
+            [{"step": 20, "eval/recon/fid": 2.0}])
+  _fake_run(root / "s2_vq", {"stage": stage2, "tokenizer": str(outside)},
+            [{"step": 5, "eval/sample/fid": 50.0}])
   _fake_run(root / "unfinished", fsq, [{"step": 10, "train/loss": 1.0}])
   rows = {r["run"]: r for r in reproduce.collect(str(root))}
   assert set(rows) == {"tok_fsq", "s2_vq"}
   assert rows["tok_fsq"] == {
       "run": "tok_fsq", "quantizer": "fsq", "codebook_size": 1000, "levels": "8-5-5-5", "d": 4,
-      "min_level": 5, "step": 20, "eval/fid": 3.0, "eval/usage": 0.9, "eval/sample_fid": 40.0,
-      "eval/bits_per_token": 7.5, "stage2_run": "s2_fsq"}
-  assert rows["s2_vq"]["codebook_size"] == 1024 and rows["s2_vq"]["eval/sample_fid"] == 50.0
-  assert "eval/fid" not in rows["s2_vq"]  # Sampling FID is never read as reconstruction FID.
+      "min_level": 5, "step": 20, "eval/recon/fid": 3.0, "eval/recon/usage": 0.9,
+      "eval/sample/fid": 40.0, "eval/bits/bits_per_token": 7.5, "stage2_run": "s2_fsq"}
+  assert rows["s2_vq"]["codebook_size"] == 1024 and rows["s2_vq"]["eval/sample/fid"] == 50.0
+  assert "eval/recon/fid" not in rows["s2_vq"]  # Sampling FID is not reconstruction FID.
 
 
 def _write_sweep(path, runs):

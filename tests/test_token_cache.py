@@ -14,7 +14,7 @@ from fsq.data import tokens as token_cache
 from fsq.data.pipeline import stack
 from fsq.stages import make_stage
 from fsq.train.loop import train
-from fsq.train.restore import load_run
+from fsq.stages.restore import load_frozen
 from fsq.train.writers import read_metrics
 from scripts import tokenize
 from test_maskgit_stage2 import stage2_config
@@ -31,11 +31,16 @@ def cache(tokenizer_workdir, tmp_path_factory):
                         f"--num_examples={NUM_EXAMPLES}", "--batch_size=16"])
 
 
-def cached_config(tokenizer_workdir, token_cache_dir, **overrides):
-  config = stage2_config(tokenizer_workdir, **overrides)
-  config.fid.network = ""  # Sampling metrics are not what these tests check.
-  config.token_cache = token_cache_dir
+def without_sampling(config):
+  """Sampling metrics are not what these tests check."""
+  with config.unlocked():
+    del config.evals["sample"]
   return config
+
+
+def cached_config(tokenizer_workdir, token_cache_dir, **overrides):
+  return without_sampling(stage2_config(tokenizer_workdir, f"token_cache={token_cache_dir}",
+                                        **overrides))
 
 
 def test_cached_tokens_are_the_on_the_fly_tokens(tokenizer_workdir, cache):
@@ -48,12 +53,12 @@ def test_cached_tokens_are_the_on_the_fly_tokens(tokenizer_workdir, cache):
   # Data workers get a pickled source, which maps the files anew.
   np.testing.assert_array_equal(pickle.loads(pickle.dumps(source))[5]["tokens"],
                                 source[5]["tokens"])
-  tokenizer, state, _ = load_run(tokenizer_workdir)
+  tokenizer = load_frozen(tokenizer_workdir)
   scenes = data_lib.make_source(manifest["data"])
   tokenize_fn = jax.jit(tokenizer.tokenize)
   for start in range(0, NUM_EXAMPLES, 8):  # On the fly, in Stage II's batches of 8.
     images = np.stack([scenes[i]["image"] for i in range(start, start + 8)])
-    on_the_fly = np.asarray(tokenize_fn(state, images))
+    on_the_fly = np.asarray(tokenize_fn(tokenizer.variables, images))
     cached = stack([source[i] for i in range(start, start + 8)])
     assert cached["tokens"].dtype == np.int32 and cached["tokens"].shape == (8, 8, 8)
     np.testing.assert_array_equal(cached["tokens"], on_the_fly)
@@ -62,8 +67,7 @@ def test_cached_tokens_are_the_on_the_fly_tokens(tokenizer_workdir, cache):
 
 
 def test_stage2_from_the_cache_trains_as_on_the_fly(tokenizer_workdir, cache, tmp_path):
-  on_the_fly = stage2_config(tokenizer_workdir, log_every=1)
-  on_the_fly.fid.network = ""
+  on_the_fly = without_sampling(stage2_config(tokenizer_workdir, log_every=1))
   with on_the_fly.unlocked():
     on_the_fly.data.train.num_examples = NUM_EXAMPLES
   from_cache = cached_config(tokenizer_workdir, cache, log_every=1)

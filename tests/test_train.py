@@ -25,7 +25,7 @@ def train_losses(workdir):
 def finished_run(tmp_path_factory):
   """One tiny 8-step run (scenes-FID, TensorBoard on) read by several tests: stage, state, dir."""
   workdir = tmp_path_factory.mktemp("finished_run")
-  config = tiny_config(**{"fid.network": "scenes", "tensorboard": True})
+  config = tiny_config(**{"evals.recon.network": "scenes", "tensorboard": True})
   stage = make_stage(config)
   return stage, train(stage, config, str(workdir)), workdir
 
@@ -35,11 +35,15 @@ def test_run_writes_config_metrics_images_checkpoints(finished_run):
   assert json.loads((workdir / "config.json").read_text())["quantizer"]["levels"] == [5, 5, 5]
   events = read_metrics(str(workdir))
   assert [e["step"] for e in events if "train/loss" in e] == [2, 4, 6, 8]
-  final = [e for e in events if "eval/usage" in e][-1]
-  assert final["step"] == 8 and 0 < final["eval/usage"] <= 1 and final["eval/psnr"] > 5
-  assert final["eval/fid"] > 0  # Scenes-FID of 8 steps' reconstructions: far from the data.
+  final = [e for e in events if "eval/recon/usage" in e][-1]
+  # 32 held-out scenes x 8 x 8 tokens over the 125 codes of FSQ [5, 5, 5].
+  assert final["step"] == 8 and final["eval/recon/num_used"] >= 10
+  assert final["eval/recon/usage"] == pytest.approx(final["eval/recon/num_used"] / 125)
+  assert 2 ** final["eval/recon/entropy_bits"] == pytest.approx(final["eval/recon/perplexity"])
+  assert final["eval/recon/psnr"] > 5
+  assert final["eval/recon/fid"] > 0  # Scenes-FID of 8 steps' reconstructions: far from the data.
   assert sorted(os.listdir(workdir / "checkpoints")) == ["4", "8"]
-  assert (workdir / "images" / "eval_reconstructions_8.png").exists()
+  assert (workdir / "images" / "eval_recon_reconstructions_8.png").exists()
 
 
 @pytest.mark.parametrize("quantizer", ["fsq", pytest.param("vq_ema", marks=pytest.mark.slow)])
@@ -87,20 +91,25 @@ def test_sigkill_then_resume_gives_the_same_parameters(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_killed_during_its_evaluation_evaluates_on_resume(tmp_path):
+def test_a_run_killed_during_its_evaluations_runs_only_the_missing_ones(tmp_path):
   config = tiny_config()
+  with config.unlocked():  # A second evaluator, every 4 steps: "again".
+    config.evals.again = {**config.evals.recon.to_dict(), "every": 4}
   train(make_stage(config), config, str(tmp_path))
   events = read_metrics(str(tmp_path))
-  final_eval = [e for e in events if "eval/usage" in e]
-  assert [e["step"] for e in final_eval] == [8]
-  # The checkpoint at step 8 is written before the evaluation: kill there = no eval event.
+  evals = {name: [e for e in events if f"eval/{name}/usage" in e] for name in ("recon", "again")}
+  assert [e["step"] for e in evals["recon"]] == [8]
+  assert [e["step"] for e in evals["again"]] == [4, 8]
+  # The checkpoint at step 8 is written before the evaluations: a kill after the first one
+  # leaves its event and not the second's.
   (tmp_path / "metrics.jsonl").write_text(
-      "".join(json.dumps(e) + "\n" for e in events if "eval/usage" not in e))
+      "".join(json.dumps(e) + "\n" for e in events if e not in evals["again"][1:]))
   train(make_stage(config), config, str(tmp_path))
-  redone = [e for e in read_metrics(str(tmp_path)) if "eval/usage" in e]
-  assert redone == final_eval  # The same evaluation of the same state, logged once.
+  events = read_metrics(str(tmp_path))
+  for name in ("recon", "again"):  # The same evaluations of the same state, each logged once.
+    assert [e for e in events if f"eval/{name}/usage" in e] == evals[name]
   train(make_stage(config), config, str(tmp_path))  # A finished run is not evaluated again.
-  assert [e for e in read_metrics(str(tmp_path)) if "eval/usage" in e] == final_eval
+  assert read_metrics(str(tmp_path)) == events
 
 
 def test_sigterm_saves_and_stops(tmp_path):
@@ -169,8 +178,8 @@ def test_two_processes_match_one(tmp_path):
     assert proc.returncode == 0, stderr[-3000:]
   np.testing.assert_allclose(train_losses(tmp_path / "multi"), train_losses(tmp_path / "single"),
                              rtol=2e-5)
-  single = [m for m in read_metrics(tmp_path / "single") if "eval/usage" in m][-1]
-  multi = [m for m in read_metrics(tmp_path / "multi") if "eval/usage" in m][-1]
+  single = [m for m in read_metrics(tmp_path / "single") if "eval/recon/usage" in m][-1]
+  multi = [m for m in read_metrics(tmp_path / "multi") if "eval/recon/usage" in m][-1]
   assert single == pytest.approx(multi, rel=1e-4)
 
 
@@ -181,7 +190,7 @@ def test_training_without_tensorflow(tmp_path):
           f"sys.argv = {args[2:]!r}; runpy.run_module('scripts.train', run_name='__main__')")
   result = run_cli([args[0], "-c", code])
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "eval/psnr" in (tmp_path / "metrics.jsonl").read_text()
+  assert "eval/recon/psnr" in (tmp_path / "metrics.jsonl").read_text()
   assert os.path.exists(tmp_path / "checkpoints" / "2")
   assert not os.path.exists(tmp_path / "tensorboard")
 
@@ -192,13 +201,21 @@ def test_tensorboard_files_with_tensorflow(finished_run):
              for name in os.listdir(finished_run[2] / "tensorboard"))
 
 
-def test_load_run_rebuilds_stage_and_state(finished_run):
-  from fsq.train.restore import load_run
+def test_load_run_and_load_frozen(finished_run):
+  from fsq.stages.restore import load_frozen, load_run
   stage, state, workdir = finished_run
   loaded_stage, loaded_state, loaded_config = load_run(str(workdir))
   assert list(loaded_config.quantizer.levels) == [5, 5, 5]
   images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3)).astype(np.uint8)
-  indices = loaded_stage.tokenize(loaded_state, images)
+  batch = {"image": images}
+  x_hat, indices = jax.device_get(stage.reconstruct(state, batch))
   assert indices.shape == (2, 8, 8)
-  np.testing.assert_array_equal(indices, stage.tokenize(state, images))
-  assert loaded_stage.detokenize(loaded_state, indices).shape == (2, 16, 16, 3)
+  assert_trees_equal(loaded_stage.reconstruct(loaded_state, batch), (x_hat, indices))
+  # The lean frozen copy: the evaluation weights and nothing of the optimizer.
+  frozen = load_frozen(str(workdir))
+  assert frozen.step == 8 and frozen.codebook_size == 125 and set(frozen.variables) == {"params"}
+  assert_trees_equal(frozen.variables["params"], state.eval_params())
+  np.testing.assert_array_equal(frozen.tokenize(frozen.variables, images), indices)
+  # Eager against jitted: fp32 rounding apart.
+  np.testing.assert_allclose(np.clip(frozen.detokenize(frozen.variables, indices), -1, 1), x_hat,
+                             atol=1e-5)

@@ -49,7 +49,7 @@ def test_chunked_search_memory_at_paper_scale():
 
 def test_maskgit_vq_losses_and_straight_through():
   z = jax.random.normal(jax.random.key(0), (2, 4, 4, 8))
-  vq = VectorQuantizer(codebook_size=32, entropy_weight=0.1, entropy_temperature=0.01)
+  vq = VectorQuantizer(codebook_size=32, dim=8, entropy_weight=0.1, entropy_temperature=0.01)
   variables = vq.init(jax.random.key(1), z)
   z_q, aux = vq.apply(variables, z)
   codebook = variables["params"]["codebook"]
@@ -70,7 +70,7 @@ def test_maskgit_vq_losses_and_straight_through():
 
 def test_maskgit_vq_loss_gradients_reach_codebook_and_encoder():
   z = jax.random.normal(jax.random.key(0), (64, 8))
-  vq = VectorQuantizer(codebook_size=16)
+  vq = VectorQuantizer(codebook_size=16, dim=8)
   params = vq.init(jax.random.key(1), z)["params"]
   g_params, g_z = jax.grad(lambda p, z: vq.apply({"params": p}, z)[1]["loss"],
                            argnums=(0, 1))(params, z)
@@ -80,7 +80,7 @@ def test_maskgit_vq_loss_gradients_reach_codebook_and_encoder():
 def _train_ema(split, steps=200):
   """16 clusters in a small cap of the sphere, codewords spread over all of it: plain EMA
   VQ only ever updates the few codewords nearest the cap, the rest stay dead."""
-  vq = EMAVectorQuantizer(codebook_size=16, momentum=0.8, split=split, standardize=False)
+  vq = EMAVectorQuantizer(codebook_size=16, dim=4, momentum=0.8, split=split, standardize=False)
   key = jax.random.key(0)
   centers = jnp.array([1.0, 0, 0, 0]) + 0.4 * jax.random.normal(jax.random.key(7), (16, 4))
   centers = centers / jnp.linalg.norm(centers, axis=-1, keepdims=True)
@@ -108,7 +108,7 @@ def test_ema_vq_splitting_revives_dead_codes():
 
 def test_ema_vq_standardises_and_normalises():
   z = 3 + 2 * jax.random.normal(jax.random.key(0), (2, 16, 8))
-  vq = EMAVectorQuantizer(codebook_size=64)
+  vq = EMAVectorQuantizer(codebook_size=64, dim=8)
   variables = vq.init(jax.random.key(1), z)
   z_q, aux = vq.apply(variables, z)
   np.testing.assert_allclose(jnp.linalg.norm(z_q, axis=-1), 1.0, rtol=1e-5)
@@ -119,3 +119,11 @@ def test_ema_vq_standardises_and_normalises():
   # Evaluation never touches the statistics.
   (_, _), state = vq.apply(variables, z, mutable=[STATE])
   np.testing.assert_array_equal(state[STATE]["counts"], variables[STATE]["counts"])
+
+
+@pytest.mark.parametrize("layer", [VectorQuantizer(codebook_size=8, dim=4),
+                                   EMAVectorQuantizer(codebook_size=8, dim=4)])
+def test_vq_reports_its_width_and_refuses_another(layer):
+  assert layer.latent_dim == 4
+  with pytest.raises(ValueError, match="dim=4\\) got inputs of width 3"):
+    layer.init(jax.random.key(0), jnp.zeros((2, 3)))

@@ -27,7 +27,7 @@ def test_vqvae_learns(tmp_path, arg):
                            "data.eval.num_examples": 256})
   config.optax.lr, config.optax.warmup_steps = 3e-3, 30
   train(make_stage(config), config, str(tmp_path))
-  final = [m for m in read_metrics(str(tmp_path)) if "eval/mse" in m][-1]
+  final = [m for m in read_metrics(str(tmp_path)) if "eval/recon/mse" in m][-1]
   baseline = mean_image_mse(config)
-  assert final["eval/mse"] < 0.4 * baseline, (final, baseline)
-  assert final["eval/usage"] > 0.05
+  assert final["eval/recon/mse"] < 0.4 * baseline, (final, baseline)
+  assert final["eval/recon/usage"] > 0.05

@@ -4,10 +4,10 @@ import subprocess
 import sys
 
 import numpy as np
-import orbax.checkpoint as ocp
 
 from configs import vqvae
 from fsq.config import set_dotted
+from fsq.train.checkpoint import Checkpointer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"total_steps": 8, "batch_size": 8, "eval_batch_size": 16, "log_every": 2,
         "eval_every": 8, "checkpoint_every": 4, "tensorboard": False,
         "model.width": 8, "model.channel_multipliers": (1, 2), "data.eval.num_examples": 32,
-        "fid.network": ""}
+        "evals.recon.network": ""}
 
 
 def tiny_config(arg: str = "", **overrides):
@@ -45,8 +45,7 @@ def run_cli(args, env=None, **kwargs) -> subprocess.CompletedProcess:
 def restore_params(workdir, step: int) -> dict:
   """The raw saved state (as numpy) of a checkpoint, without knowing its structure."""
   import jax
-  path = os.path.join(workdir, "checkpoints", str(step), "default")
-  return jax.tree.map(np.asarray, ocp.StandardCheckpointer().restore(path))
+  return jax.tree.map(np.asarray, Checkpointer.read(workdir, step))
 
 
 def assert_trees_equal(a, b):

@@ -42,15 +42,16 @@ def get_sweep(arg: str | None = None) -> list[dict]:
         overrides = {"total_steps": steps, "eval_every": steps, "checkpoint_every": steps,
                      **CPU_OVERRIDES}
       else:  # The scenes config (~12 min a run on 2 cores), its smoke version, or ImageNet 128
-        # with the paper's steps and batch (PAPER.md section 4).
+        # with the paper's steps and batch (arXiv 2309.15505, Sec. 4, MaskGIT).
         config = {"smoke": ",runlocal", "embedded": "", "paper": ",variant=imagenet128"}[arg.scale]
         overrides = {}
       runs.append({"name": name, "overrides": overrides,
                    "config": f"{CONFIGS[arg.stage]}:quantizer={quantizer},"
                              f"codebook_size={2**log2}{config}"})
       if arg.stage2:
-        # Stage II on ImageNet 128: 200 epochs, ~1M steps at batch 256 (PAPER.md section 4).
-        stage2 = "" if arg.scale == "paper" else ",runlocal"
+        # Stage II on ImageNet 128: 200 epochs, ~1M steps at batch 256 (arXiv 2309.15505,
+        # Sec. 4, MaskGIT).
+        stage2 = ",data=imagenet2012,res=128" if arg.scale == "paper" else ",runlocal"
         runs.append({"name": f"{name}_stage2", "after": [name],
                      "overrides": {"total_steps": 1_000_000} if arg.scale == "paper" else {},
                      "config": f"configs/maskgit_transformer.py:tokenizer={{root}}/{name},"

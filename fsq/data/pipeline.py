@@ -1,4 +1,4 @@
-"""From a data config to this host's batches (DESIGN.md, "The way a run flows").
+"""From a data config to this host's batches (docs/design.md, "How a run flows").
 
 Training: the global batch at step s is a pure function of (seed, s): rows s*B .. s*B + B - 1 of an endless stream
 that visits the dataset in a fresh seeded permutation every epoch, each row with its own augmentation generator.

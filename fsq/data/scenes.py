@@ -1,4 +1,4 @@
-"""Procedural 3-D scenes: the project's embedded default dataset (DESIGN.md).
+"""Procedural 3-D scenes: the project's embedded default dataset (docs/data.md).
 
 A room corner seen by a pinhole camera: a tiled floor (y = 0), a back wall (z = wall_z) and one to four primitives
 resting on the floor, lit by a point light with Lambert + Blinn-Phong shading and hard shadows. Every pixel casts

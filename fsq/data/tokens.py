@@ -36,24 +36,10 @@ def read_manifest(path: str) -> dict[str, Any]:
     return json.load(f)
 
 
-def tokenizer_step(workdir: str) -> int:
-  """The latest checkpoint step of the run in `workdir` (the one load_run restores)."""
-  from fsq.train.checkpoint import Checkpointer  # Orbax: only where a tokenizer is loaded.
-  checkpointer = Checkpointer(workdir, keep=None, keep_every=None, read_only=True)
-  try:
-    step = checkpointer.manager.latest_step()
-  finally:
-    checkpointer.close()
-  if step is None:
-    raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints: train that run first.")
-  return step
-
-
-def check_cache(path: str, tokenizer: str, codebook_size: int) -> dict[str, Any]:
-  """The manifest of the cache at `path`; ValueError unless it holds the tokens of the latest
-  checkpoint of the Stage I run in `tokenizer`, with `codebook_size` codes."""
+def check_cache(path: str, tokenizer: str, step: int, codebook_size: int) -> dict[str, Any]:
+  """The manifest of the cache at `path`; ValueError unless it holds the tokens of checkpoint
+  `step` of the Stage I run in `tokenizer`, with `codebook_size` codes."""
   manifest = read_manifest(path)
-  step = tokenizer_step(tokenizer)
   problems = []
   if os.path.realpath(manifest["tokenizer"]) != os.path.realpath(tokenizer):
     problems.append(f"it was made by the tokenizer in {manifest['tokenizer']!r}, not {tokenizer!r}")
@@ -66,7 +52,7 @@ def check_cache(path: str, tokenizer: str, codebook_size: int) -> dict[str, Any]
   if problems:
     raise ValueError(f"token_cache={path!r} does not match the tokenizer: {'; '.join(problems)}. "
                      f"Tokenise again into a new directory (`{_COMMAND.format(tokenizer)}`), or "
-                     f"set --config.token_cache='' to tokenise on the fly.")
+                     f"leave token_cache out of the config to tokenise on the fly.")
   return manifest
 
 

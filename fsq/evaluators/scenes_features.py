@@ -102,16 +102,13 @@ def load_scenes_network(path: str = DEFAULT_WEIGHTS, batch_size: int = 256) -> S
                        run_config["data"]["train"]["image_size"], batch_size)
 
 
-def export_weights(workdir: str, path: str = DEFAULT_WEIGHTS) -> None:
-  """Writes the parameters of `workdir`'s latest checkpoint to `path`, with the run's config.
+def export_weights(params, run_config, path: str = DEFAULT_WEIGHTS) -> None:
+  """Writes a trained classifier's `params` to `path`, with its run's config (a ConfigDict).
 
-  The parameters are the EMA ones when the run kept them; the config (seed, steps, model,
-  image size) is stored as JSON beside them, so the file says how to reproduce it.
+  The config (seed, steps, model, image size) is stored as JSON beside the parameters, so the
+  file says how to reproduce it.
   """
-  from fsq.train.restore import load_run  # Here: the evaluators need no training code otherwise.
-  _, state, config = load_run(workdir)
-  payload = {"params": jax.tree.map(np.asarray, state.eval_params()),
-             "run_config": config.to_json()}
+  payload = {"params": jax.tree.map(np.asarray, params), "run_config": run_config.to_json()}
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   with open(path, "wb") as f:
     f.write(flax.serialization.msgpack_serialize(payload))

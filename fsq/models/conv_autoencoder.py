@@ -1,8 +1,11 @@
-"""Convolutional autoencoder around FSQ or VQ: the plain VQ-VAE and, with `mid_blocks`, the
-encoder/decoder of MaskGIT's VQGAN tokenizer (maskgit/vqgan.py).
+"""Convolutional autoencoder around FSQ or VQ: the plain VQ-VAE and MaskGIT's VQGAN tokenizer.
 
 No attention; GroupNorm and swish, average-pool downsampling and nearest upsampling, as the
-public MaskGIT tokenizer.
+public MaskGIT tokenizer (arXiv 2309.15505, Sec. 4, uses it unchanged). With `mid_blocks`
+and the paper's widths (128, multipliers (1, 1, 2, 2, 4), 2 residual blocks) it is that
+tokenizer, a 256 px image becoming 16 x 16 tokens, but for two details that matter only when
+loading MaskGIT's weights: the residual block projects its *input* with the 1x1 shortcut
+conv (MaskGIT's applies it to the block output), and GroupNorm uses min(32, channels) groups.
 """
 from __future__ import annotations
 
@@ -71,11 +74,11 @@ class Decoder(nn.Module):
 class ConvVQVAE(nn.Module):
   """Image (B, H, W, 3) in [-1, 1] -> reconstruction and the quantizer's aux (indices, loss).
 
-  The encoder emits `latent_dim` channels (the number of FSQ levels, or VQ's embedding
-  dimension) on a grid downsampled by 2^(len(channel_multipliers) - 1).
+  The encoder emits `quantizer.latent_dim` channels (e.g. the number of FSQ levels, or VQ's
+  embedding width) on a grid downsampled by 2^(len(channel_multipliers) - 1); `mid_blocks`
+  adds residual blocks at the lowest resolution on both sides (MaskGIT's tokenizer).
   """
   quantizer: nn.Module
-  latent_dim: int
   width: int = 64
   channel_multipliers: Sequence[int] = (1, 2, 2)
   num_res_blocks: int = 1
@@ -83,7 +86,7 @@ class ConvVQVAE(nn.Module):
 
   def setup(self):
     self.encoder = Encoder(self.width, self.channel_multipliers, self.num_res_blocks,
-                           self.latent_dim, self.mid_blocks)
+                           self.quantizer.latent_dim, self.mid_blocks)
     self.decoder = Decoder(self.width, self.channel_multipliers, self.num_res_blocks,
                            self.mid_blocks)
 

@@ -37,7 +37,7 @@ def split_codes(dictionary_kd: jax.Array, counts_k: jax.Array, rng: jax.Array,
 
 
 class EMAVectorQuantizer(nn.Module):
-  """UViM's VQ (PAPER.md section 5): standardised inputs, l2-normalised EMA codewords.
+  """UViM's VQ (arXiv 2309.15505, Sec. 4, UViM): standardised inputs, l2-normalised EMA codewords.
 
   Codeword k is sum_k / count_k, normalised, where both are exponential moving averages
   (momentum 0.995) of the inputs assigned to k and of their number, summed over the global
@@ -47,6 +47,7 @@ class EMAVectorQuantizer(nn.Module):
   `shard_map`/`pmap` name the mapped axis in `axis_name` so they are summed over it.
   """
   codebook_size: int = 4096
+  dim: int = 768
   momentum: float = 0.995
   min_count: float = 0.1
   split: bool = True
@@ -71,6 +72,8 @@ class EMAVectorQuantizer(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> tuple[jax.Array, dict[str, Any]]:
+    if z.shape[-1] != self.dim:
+      raise ValueError(f"EMAVectorQuantizer(dim={self.dim}) got inputs of width {z.shape[-1]}.")
     dictionary, counts = self._ema_variables(z.shape[-1])
     z_nd = z.reshape(-1, z.shape[-1]).astype(jnp.float32)
     if self.standardize:
@@ -99,6 +102,11 @@ class EMAVectorQuantizer(nn.Module):
     aux["codebook_zeros_ratio"] = jnp.mean(batch_counts == 0)
     z_q = z_nd + jax.lax.stop_gradient(q_nd - z_nd)
     return z_q.reshape(z.shape).astype(z.dtype), aux
+
+  @property
+  def latent_dim(self) -> int:
+    """The width of the input this layer expects (and of its output)."""
+    return self.dim
 
   def decode_indices(self, indices: jax.Array) -> jax.Array:
     """Indices -> the normalised codewords they name."""

@@ -228,6 +228,13 @@ class FSQQuantizer(nn.Module):
     return math.prod(validate_levels(self.levels))
 
   @property
+  def latent_dim(self) -> int:
+    """The width of the input this layer expects (and of its output)."""
+    if self.dim is not None:
+      return self.dim
+    return self.num_codebooks * len(validate_levels(self.levels))
+
+  @property
   def tokens_per_position(self) -> int:
     return self.num_codebooks * self.num_stages
 

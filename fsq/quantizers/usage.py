@@ -11,7 +11,7 @@ DENSE_LIMIT = 2**24
 
 
 class CodebookUsage:
-  """Per-code counts; usage = fraction of codes used at least once (PAPER.md section 4).
+  """Per-code counts; usage = fraction of codes used at least once (arXiv 2309.15505, Sec. 4, MaskGIT).
 
   `update` takes integer indices of any shape (numpy, or a jax array sharded over the
   devices of every host); pass `valid` to drop padded rows.

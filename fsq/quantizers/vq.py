@@ -11,13 +11,14 @@ from fsq.quantizers.nearest import entropy_loss, nearest_codes
 
 
 class VectorQuantizer(nn.Module):
-  """VQ-VAE bottleneck as in MaskGIT's tokenizer (PAPER.md section 4).
+  """VQ-VAE bottleneck as in MaskGIT's tokenizer (arXiv 2309.15505, Sec. 4, MaskGIT).
 
   Squared-Euclidean nearest codeword, straight-through gradient, loss
   ||sg(q) - z||^2 * commitment_cost + ||q - sg(z)||^2 + entropy_weight * entropy loss.
-  The input's last dimension is the embedding dimension (256 in MaskGIT).
+  The input's last dimension is the embedding dimension `dim` (256 in MaskGIT).
   """
   codebook_size: int = 1024
+  dim: int = 256
   commitment_cost: float = 0.25
   entropy_weight: float = 0.1
   entropy_temperature: float = 0.01
@@ -29,6 +30,8 @@ class VectorQuantizer(nn.Module):
     del train  # Same computation in training and evaluation; losses are always reported.
     if self.codebook_size < 2:
       raise ValueError(f"codebook_size must be >= 2, got {self.codebook_size}.")
+    if z.shape[-1] != self.dim:
+      raise ValueError(f"VectorQuantizer(dim={self.dim}) got inputs of width {z.shape[-1]}.")
     init = nn.initializers.variance_scaling(1.0, "fan_in", "uniform")
     codebook = self.param("codebook", init, (self.codebook_size, z.shape[-1]))
     z_nd = z.reshape(-1, z.shape[-1]).astype(jnp.float32)
@@ -46,6 +49,11 @@ class VectorQuantizer(nn.Module):
            "commitment_loss": commitment, "codebook_loss": codebook_loss,
            "entropy_loss": entropy}
     return z_q.reshape(z.shape).astype(z.dtype), aux
+
+  @property
+  def latent_dim(self) -> int:
+    """The width of the input this layer expects (and of its output)."""
+    return self.dim
 
   def decode_indices(self, indices: jax.Array) -> jax.Array:
     """Indices -> codewords (the quantized vectors of `__call__`)."""

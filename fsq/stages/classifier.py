@@ -1,18 +1,16 @@
 """The scenes classifier stage: the domain feature network of scenes-FID (docs/evaluators.md)."""
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
-from fsq.distributed import to_host
+from fsq.images import to_model_range
 from fsq.models.scenes_classifier import ScenesClassifier, scene_targets
-from fsq.stages.vqvae import image_grid, to_model_range
+from fsq.stages.base import Stage, train_state_parts
 from fsq.train.optim import make_optimizer
 from fsq.train.state import TrainState, apply_gradients
 
@@ -36,18 +34,19 @@ def head_correct(logits: dict[str, jax.Array], targets: dict[str, jax.Array]
                                         axis=-1)}
 
 
-class ClassifierStage:
+class ClassifierStage(Stage):
   """Class label, visible-object count and shape presence from a scene image, jointly.
 
-  The loss is the weighted sum of the heads' losses (config.loss_weights). Evaluation reports
-  the three accuracies over the whole held-out split and shows misclassified scenes.
+  The loss is the weighted sum of the heads' losses (config.loss_weights). Predict method:
+  `classify` (fsq.evaluators.classification: the three accuracies). Frozen: the evaluation
+  parameters ({"params": ...}), which scripts.train_scenes_classifier exports.
   """
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.model = ScenesClassifier(**config.model)
     self.tx = make_optimizer(config.optax, config.total_steps)
-    self._eval_step = jax.jit(self._eval_batch)
+    self._classify = jax.jit(self._classify_batch)
 
   def parameters(self, state: TrainState) -> Any:
     return state.params
@@ -57,8 +56,9 @@ class ClassifierStage:
     return TrainState(params=params, opt_state=self.tx.init(params), model_state={},
                       ema_params=params if self.config.ema_decay > 0 else None)
 
-  def train_step(self, state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
-    del rng  # Deterministic network, no augmentation: every scene is a fresh draw.
+  def train_step(self, state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
+                 frozen: Any):
+    del rng, frozen  # Deterministic network, no augmentation: every scene is a fresh draw.
     x = to_model_range(batch["image"])
     targets = scene_targets(batch)
 
@@ -74,22 +74,21 @@ class ClassifierStage:
     return state, {"train/loss": loss, "train/accuracy": accuracy,
                    **{f"train/{k}_loss": v for k, v in losses.items()}}
 
-  def _eval_batch(self, params, batch):
-    _, logits = self.model.apply({"params": params}, to_model_range(batch["image"]))
+  def _classify_batch(self, state: TrainState, batch):
+    _, logits = self.model.apply({"params": state.eval_params()},
+                                 to_model_range(batch["image"]))
     correct = head_correct(logits, scene_targets(batch))
     return {k: v.astype(jnp.float32) for k, v in correct.items()}
 
-  def evaluate(self, state: TrainState, batches: Iterable[dict[str, jax.Array]]):
-    sums, count, errors = {}, 0, []
-    for batch in batches:
-      per_example = {k: to_host(v) for k, v in self._eval_step(state.eval_params(),
-                                                               batch).items()}
-      mask = to_host(batch["mask"])
-      for k, v in per_example.items():
-        sums[k] = sums.get(k, 0.0) + float(np.sum(v[mask]))
-      count += int(mask.sum())
-      if len(errors) < 8:
-        wrong = mask & (per_example["accuracy"] < 1)
-        errors.extend(to_host(batch["image"])[wrong][:8 - len(errors)])
-    metrics = {f"eval/{k}": v / count for k, v in sums.items()}
-    return metrics, ({"eval/misclassified": image_grid([np.stack(errors)])} if errors else {})
+  def classify(self, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Per-example accuracy, count_accuracy and presence_accuracy (B,) float32."""
+    return self._classify(state, batch)
+
+  @classmethod
+  def export_paths(cls, config: ml_collections.ConfigDict) -> dict[str, tuple[str, ...]]:
+    return train_state_parts(config)
+
+  @classmethod
+  def frozen(cls, config, variables, *, workdir: str, step: int) -> dict[str, Any]:
+    del workdir, step
+    return {"params": variables["params"], "config": config}

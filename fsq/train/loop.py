@@ -1,4 +1,4 @@
-"""The one training loop every stage runs through (DESIGN.md, "The way a run flows").
+"""The one training loop every stage runs through (docs/design.md, "How a run flows").
 
 Data parallel: a Mesh over every device of every host with the batch sharded on "data" and
 the state replicated, one `jax.jit` step with the state donated. Checkpoints resume
@@ -24,6 +24,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from fsq import data as data_lib
+from fsq.distributed import global_batch
+from fsq.train import evaluation
 from fsq.train.checkpoint import Checkpointer, abstract_like
 from fsq.train.writers import MetricWriter, has_evaluation
 
@@ -36,12 +38,6 @@ class NonFiniteError(FloatingPointError):
 
 def make_mesh(devices: list[jax.Device] | None = None) -> Mesh:
   return Mesh(np.asarray(devices or jax.devices()), ("data",))
-
-
-def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
-  """This host's rows -> one array per field sharded over every device of every host."""
-  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-          for k, v in local.items()}
 
 
 class _Preemption:
@@ -72,27 +68,19 @@ def _eta(seconds: float) -> str:
   return f"{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s"
 
 
-def _eval_missing(workdir: str, step: int, config: ml_collections.ConfigDict) -> bool:
-  """Whether `step` was due an evaluation that metrics.jsonl does not hold.
+def _evaluations_missing(workdir: str, step: int, config: ml_collections.ConfigDict
+                         ) -> list[str]:
+  """The evaluators due at `step` whose metrics metrics.jsonl does not hold.
 
-  The checkpoint at an evaluation step is written before the evaluation runs, so a run killed
-  during it resumes there; process 0 reads the file and every process follows its answer.
+  The checkpoint at an evaluation step is written before the evaluations run, so a run killed
+  during one resumes there and runs only those missing; process 0 reads the file and every
+  process follows its answer.
   """
-  due = step > 0 and (step % config.eval_every == 0 or step == config.total_steps)
-  missing = due and not has_evaluation(workdir, step)
-  if jax.process_count() > 1:
-    missing = bool(multihost_utils.broadcast_one_to_all(np.asarray(missing)))
-  return missing
-
-
-def evaluate(stage, state, config, mesh: Mesh) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-  """Runs the stage's evaluation over the whole held-out split."""
-  source = data_lib.make_source(config.data.eval)
-  sharding = NamedSharding(mesh, P("data"))
-  batches = (global_batch(b, sharding) for b in data_lib.eval_batches(
-      source, global_batch_size=config.eval_batch_size, process_index=jax.process_index(),
-      process_count=jax.process_count()))
-  return stage.evaluate(state, batches)
+  due = [name for name in config.get("evals", {}) if evaluation.is_due(config, name, step)]
+  missing = np.asarray([not has_evaluation(workdir, step, name) for name in due], bool)
+  if jax.process_count() > 1 and len(due):
+    missing = multihost_utils.broadcast_one_to_all(missing)
+  return [name for name, m in zip(due, missing) if m]
 
 
 def train(stage, config: ml_collections.ConfigDict, workdir: str,
@@ -124,18 +112,22 @@ def train(stage, config: ml_collections.ConfigDict, workdir: str,
   restored = checkpointer.restore_latest(abstract_like(state, replicated))
   if restored is not None:
     start_step, state = restored
+    stage.check_restored(state)
     log.info("resumed from step %d of %s", start_step, checkpointer.directory)
   writer = MetricWriter(workdir, start_step, enabled=is_main, tensorboard=config.tensorboard)
 
   base_rng = jax.random.key(config.seed + 1)
+  frozen = jax.device_put(stage.frozen_variables(), replicated)
+  evaluators = evaluation.make_evaluators(config, stage)
 
-  def step_fn(state, batch, step):
-    state, metrics = stage.train_step(state, batch, jax.random.fold_in(base_rng, step))
+  def step_fn(state, batch, step, frozen):
+    state, metrics = stage.train_step(state, batch, jax.random.fold_in(base_rng, step), frozen)
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(
         stage.parameters(state))]))
     return state, {**metrics, "train/state_finite": finite.astype(jnp.float32)}
 
-  jit_step = jax.jit(step_fn, in_shardings=(replicated, batch_sharding, replicated),
+  jit_step = jax.jit(step_fn,
+                     in_shardings=(replicated, batch_sharding, replicated, replicated),
                      out_shardings=(replicated, replicated), donate_argnums=(0,))
   batches = data_lib.train_batches(
       source, start_step=start_step, global_batch_size=config.batch_size, seed=config.seed,
@@ -167,22 +159,26 @@ def train(stage, config: ml_collections.ConfigDict, workdir: str,
                      means.get("train/loss", float("nan")), rate,
                      _eta((config.total_steps - s) / max(rate, 1e-9)))
 
-  def evaluate_and_log(step: int) -> None:
-    eval_metrics, images = evaluate(stage, state, config, mesh)
-    writer.scalars(step, eval_metrics)
-    writer.images(step, images)
-    log.info("eval at step %d: %s", step, json.dumps(
-        {k: round(float(v), 5) for k, v in eval_metrics.items()}))
+  def evaluate_and_log(step: int, names: list[str]) -> None:
+    for name in names:
+      metrics, images = evaluation.run_evaluator(
+          evaluators[name], state, evaluation.data_config(config, name),
+          config.eval_batch_size, mesh)
+      writer.scalars(step, {f"eval/{name}/{k}": v for k, v in metrics.items()})
+      writer.images(step, {f"eval/{name}/{k}": v for k, v in images.items()})
+      log.info("eval %s at step %d: %s", name, step,
+               json.dumps({k: round(v, 5) for k, v in metrics.items()}))
 
   try:
-    if _eval_missing(workdir, start_step, config):
-      log.info("the run stopped before its evaluation at step %d: evaluating now.", start_step)
-      evaluate_and_log(start_step)
+    if missing := _evaluations_missing(workdir, start_step, config):
+      log.info("the run stopped before evaluating %s at step %d: evaluating now.",
+               ", ".join(missing), start_step)
+      evaluate_and_log(start_step, missing)
     for step, local_batch in batches:
       if step >= config.total_steps:
         break
       state, metrics = jit_step(state, global_batch(local_batch, batch_sharding),
-                                jnp.asarray(step, jnp.int32))
+                                jnp.asarray(step, jnp.int32), frozen)
       done = step + 1
       pending.append((done, metrics))
       check_and_log(done - 1)  # One step behind: the device is never waited for.
@@ -190,9 +186,9 @@ def train(stage, config: ml_collections.ConfigDict, workdir: str,
       if done % config.checkpoint_every == 0 or last or preemption.requested:
         check_and_log(done)
         checkpointer.save(done, state, force=True)
-      if done % config.eval_every == 0 or last:
+      if due := [n for n in evaluators if evaluation.is_due(config, n, done)]:
         check_and_log(done)
-        evaluate_and_log(done)
+        evaluate_and_log(done, due)
       if preemption.requested:
         log.warning("stopped at step %d by SIGTERM; rerun the same command to resume.",
                         done)

@@ -78,6 +78,9 @@ def evaluation_events(workdir: str) -> list[dict[str, float]]:
   return [e for e in read_metrics(workdir) if any(k.startswith("eval/") for k in e)]
 
 
-def has_evaluation(workdir: str, step: int) -> bool:
-  """Whether the run's metrics.jsonl holds eval/ metrics at `step` (False without the file)."""
-  return any(e["step"] == step for e in evaluation_events(workdir))
+def has_evaluation(workdir: str, step: int, name: str = "") -> bool:
+  """Whether the run's metrics.jsonl holds eval/ metrics (of evaluator `name`, when given) at
+  `step`; False without the file."""
+  prefix = f"eval/{name}/" if name else "eval/"
+  return any(e["step"] == step and any(k.startswith(prefix) for k in e)
+             for e in evaluation_events(workdir))

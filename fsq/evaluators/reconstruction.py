@@ -1,0 +1,77 @@
+"""Reconstruction evaluator: PSNR, MSE, codebook usage, and optionally FID and class consistency.
+
+The stage provides `reconstruct(state, batch) -> (x_hat (B, H, W, 3) in [-1, 1], indices)`
+(jitted; named by the `pred` option) and `codebook_size`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fsq.distributed import to_host
+from fsq.evaluators import networks
+from fsq.evaluators.fid import RunningStatistics, frechet_distance
+from fsq.images import image_grid, to_model_range, to_uint8
+from fsq.quantizers.usage import CodebookUsage
+
+
+def reconstruction_errors(x: jax.Array, x_hat: jax.Array) -> dict[str, jax.Array]:
+  """Per-image MSE and PSNR (dB) on [0, 1] images, from images in [-1, 1]."""
+  mse = jnp.mean(((jnp.clip(x_hat, -1.0, 1.0) - x) / 2.0) ** 2, axis=(1, 2, 3))
+  return {"mse": mse, "psnr": -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))}
+
+
+class Evaluator:
+  """Reconstructions of every real (unmasked) held-out example.
+
+  Metrics: mse and psnr (per image, averaged), usage / perplexity / entropy over the whole
+  split (fsq.quantizers.CodebookUsage); with a feature `network` ("scenes" | "inception",
+  fsq/evaluators/networks.py), fid between the reconstructions and their originals and, for a
+  network with a classifier (scenes), class_consistency: the fraction of reconstructions
+  classified as their image's label (the ceiling of a Stage II model's class consistency on
+  these tokens). Image: 8 originals above their reconstructions.
+  """
+
+  def __init__(self, stage: Any, *, batch_size: int, seed: int, pred: str = "reconstruct",
+               network: str = "", weights: str = ""):
+    del batch_size, seed  # One pass over the given batches, no randomness.
+    self.predict = getattr(stage, pred)
+    self.errors = jax.jit(reconstruction_errors)
+    self.codebook_size = stage.codebook_size
+    self.features = networks.fid_feature_fn(network, weights) if network else None
+    self.classify = networks.class_probability_fn(network, weights) if network else None
+
+  def run(self, state: Any, batches: Iterable[dict[str, jax.Array]]
+          ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    usage = CodebookUsage(self.codebook_size)
+    sums, count, grid = {"mse": 0.0, "psnr": 0.0}, 0, None
+    if self.classify is not None:
+      sums["class_consistency"] = 0.0
+    fid_stats = None if self.features is None else (RunningStatistics(), RunningStatistics())
+    for batch in batches:
+      x_hat, indices = self.predict(state, batch)
+      per_image = self.errors(to_model_range(batch["image"]), x_hat)
+      mask, image, x_hat = to_host(batch["mask"]), to_host(batch["image"]), to_host(x_hat)
+      for k, v in per_image.items():
+        sums[k] += float(np.sum(to_host(v)[mask]))
+      count += int(mask.sum())
+      usage.update(indices, valid=batch["mask"])
+      if fid_stats is not None and mask.any():
+        fid_stats[0].update(self.features(np.asarray(to_model_range(image[mask]))))
+        fid_stats[1].update(self.features(x_hat[mask]))
+      if self.classify is not None and mask.any():
+        predicted = np.argmax(self.classify(x_hat[mask]), axis=-1)
+        sums["class_consistency"] += float(np.sum(predicted == to_host(batch["label"])[mask]))
+      if grid is None:
+        n = min(8, x_hat.shape[0])
+        grid = image_grid([image[:n], to_uint8(x_hat[:n])])
+    metrics = {k: v / count for k, v in sums.items()}
+    metrics.update(usage.summary())
+    if fid_stats is not None:
+      real, reconstructed = (s.result() for s in fid_stats)
+      metrics["fid"] = frechet_distance(*reconstructed, *real)
+    return metrics, {"reconstructions": grid}
