@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from fsq.data import raycast
+from fsq.data.segments import canonical_segments
 from fsq.data.source import Example, Source
 
 SHAPES = ("sphere", "cube", "cylinder", "cone")  # `label` is an index into SHAPES.
@@ -190,6 +191,7 @@ def render(scene: Scene, image_size: int) -> Example:
       "depth": (t * (forward @ directions)).reshape(shape),  # z-depth along the optical axis, like a Kinect.
       "semantic": semantic.reshape(shape),
       "instance": instance.reshape(shape),
+      "segments": canonical_segments(semantic.reshape(shape), instance.reshape(shape), IS_THING),
       "label": np.int32(scene.kinds[int(np.argmax(visible_pixels))]),
   }
 

@@ -1,0 +1,70 @@
+"""UViM task evaluator: a task's metrics of a stage's predictions, codebook usage, a picture.
+
+The stage provides `task` (a uvim/tasks plug-in), `codebook_size` and the predict method the
+`pred` option names: `(state, batch) -> (prediction, (B, g, g) code indices or None)`, e.g.
+the oracle's reconstruction (`predict`), its context-only floor (`predict_context_only`) or a
+language model's decoded prediction. `pred="baseline"` instead scores the task's trivial
+baseline, fitted on `baseline_examples` training examples (no model involved).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import jax
+import numpy as np
+
+from fsq import data as data_lib
+from fsq.distributed import to_host
+from fsq.evaluators import networks
+from fsq.evaluators.fid import RunningStatistics, frechet_distance
+from fsq.images import image_grid
+from fsq.quantizers.usage import CodebookUsage
+
+
+class Evaluator:
+  """The task's metrics over every real held-out example; usage, perplexity of the codes when
+  the prediction comes with them; for RGB predictions (colourisation) with a feature
+  `network`, the FID of the predictions against the real images. Image: rows of up to 8
+  examples: image | target | prediction."""
+
+  def __init__(self, stage: Any, *, batch_size: int, seed: int, pred: str = "predict",
+               network: str = "", weights: str = "", baseline_examples: int = 256):
+    del seed
+    self.task, self.codebook_size = stage.task, stage.codebook_size
+    if pred == "baseline":
+      source = data_lib.make_source({**stage.config.data.train.to_dict(),
+                                     "num_examples": baseline_examples})
+      fitted = self.task.baseline_fit(data_lib.eval_batches(source, global_batch_size=batch_size))
+      self.predict = lambda state, batch: (self.task.baseline_predict(fitted, batch), None)
+    else:
+      self.predict = getattr(stage, pred)
+    self.features = networks.fid_feature_fn(network, weights) if network else None
+
+  def run(self, state: Any, batches: Iterable[dict[str, jax.Array]]
+          ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    metrics, usage, grid = self.task.metrics(), None, None
+    fid_stats = None if self.features is None else (RunningStatistics(), RunningStatistics())
+    for batch in batches:
+      prediction, indices = self.predict(state, batch)
+      host = {k: to_host(v) for k, v in batch.items()}
+      prediction = jax.tree.map(to_host, prediction)
+      mask = host["mask"]
+      metrics.update(prediction, host, mask)
+      if indices is not None:
+        usage = usage or CodebookUsage(self.codebook_size)
+        usage.update(indices, valid=batch["mask"])
+      if fid_stats is not None and mask.any():
+        fid_stats[0].update(self.features(host["image"][mask]))
+        fid_stats[1].update(self.features(self.task.show(prediction)[mask]))
+      if grid is None:
+        n = min(8, len(mask))
+        grid = image_grid([host["image"][:n], self.task.show_target(host)[:n],
+                           self.task.show(prediction)[:n]])
+    result = dict(metrics.result())
+    if usage is not None:
+      result.update(usage.summary())
+    if fid_stats is not None:
+      real, predicted = (s.result() for s in fid_stats)
+      result["fid"] = frechet_distance(*predicted, *real)
+    return result, {"predictions": grid}
