@@ -54,8 +54,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict(loop_config(
         total_steps=examples * epochs // batch, batch_size=batch, eval_batch_size=256,
         log_every=100, eval_every=10_000, checkpoint_every=2000))
-    config.data = {"train": {"name": dataset, "split": "train", "image_size": 512},
-                   "eval": {"name": dataset, "split": "validation", "image_size": 512}}
+    # UViM's views (fsq/data/tfds_sources.py): inception crops and flips for training; NYU's
+    # Eigen crop (scored at the sensor's resolution), whole COCO and ImageNet images for eval.
+    crop = {"crop": "inception"} if arg.task == "colorization" else {}
+    config.data = {"train": {"name": dataset, "split": "train", "image_size": 512, **crop},
+                   "eval": {"name": dataset, "split": "validation", "image_size": 512, **crop}}
     # UViM's oracle (big_vision configs/proj/uvim/vqvae_*.py): ViT-B widths, 6 + 12 layers.
     config.model = dict(image_size=512, patch_size=16, code_grid=arg.code_grid or 16,
                         width=768, encoder_depth=6, decoder_depth=12, mlp_dim=3072,
@@ -87,7 +90,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.ema_decay = 0.0
   fid = network if arg.task == "colorization" else ""
   evaluator = {"type": "uvim.evaluator", "network": fid, "weights": ""}
-  config.evals = {"oracle": {**evaluator, "pred": "predict"},
+  config.evals = {"oracle": {**evaluator, "pred": "predict",
+                             "show_also": ("predict_context_only",)},
                   "context_only": {**evaluator, "pred": "predict_context_only"},
                   "baseline": {**evaluator, "pred": "baseline", "baseline_examples": 256}}
   if arg.runlocal and arg.variant == "paper":

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -13,27 +12,13 @@ import optax
 from fsq.data.tokens import check_cache
 from fsq.distributed import to_host
 from fsq.images import to_uint8
-from fsq.stages.base import Stage
+from fsq.stages.base import Stage, Stage2State, check_same_data, checksum
 from fsq.stages.restore import load_frozen
 from fsq.train.optim import make_optimizer
 from fsq.train.state import TrainState, apply_gradients
 from maskgit.decoding import compression_bits, parallel_decode
 from maskgit.masking import drop_labels, training_mask
 from maskgit.transformer import MaskedTransformer, Vocabulary
-
-
-@flax.struct.dataclass
-class Stage2State:
-  """The transformer's train state, and which tokenizer checkpoint it was trained on."""
-  train: TrainState
-  tokenizer_step: jax.Array  # int32 scalar.
-  tokenizer_checksum: jax.Array  # float32 scalar: sum of |w| over the tokenizer's variables.
-
-
-def checksum(variables: Any) -> np.float32:
-  """A fingerprint of a frozen model's variables (float64 sum of magnitudes, as float32)."""
-  return np.float32(sum(float(np.sum(np.abs(np.asarray(x, np.float64))))
-                        for x in jax.tree.leaves(variables)))
 
 
 class MaskGITStage2(Stage):
@@ -52,13 +37,7 @@ class MaskGITStage2(Stage):
     self.config = config
     self.tokenizer = load_frozen(config.tokenizer)
     self._checksum = checksum(self.tokenizer.variables)
-    trained_on = self.tokenizer.config.data.train
-    for key in ("name", "image_size"):
-      if config.data.eval.get(key) != trained_on.get(key):
-        raise ValueError(
-            f"data.eval.{key}={config.data.eval.get(key)!r}, but the tokenizer in "
-            f"{config.tokenizer} was trained on {key}={trained_on.get(key)!r}: pass "
-            f"data={trained_on.name},res={trained_on.get('image_size')} to the config.")
+    check_same_data(config, self.tokenizer, "tokenizer")
     if config.data.train.name == "tokens":
       check_cache(config.data.train.path, self.tokenizer.workdir, self.tokenizer.step,
                   self.tokenizer.codebook_size)
@@ -79,13 +58,7 @@ class MaskGITStage2(Stage):
     return self.tokenizer.variables
 
   def check_restored(self, state: Stage2State) -> None:
-    step, total = int(state.tokenizer_step), float(state.tokenizer_checksum)
-    if step != self.tokenizer.step or total != float(self._checksum):
-      raise ValueError(
-          f"this run was trained on checkpoint {step} of the tokenizer in "
-          f"{self.config.tokenizer} (checksum {total:.6g}), which now holds checkpoint "
-          f"{self.tokenizer.step} (checksum {float(self._checksum):.6g}): the tokenizer changed "
-          f"under this run. Start a new workdir, or restore that tokenizer checkpoint.")
+    state.check(self.tokenizer, self._checksum)
 
   def _tokens(self, variables, image_uint8: jax.Array) -> jax.Array:
     tokens = self.tokenizer.tokenize(variables, image_uint8)
@@ -111,9 +84,7 @@ class MaskGITStage2(Stage):
     ema = params if self.config.ema_decay > 0 else None
     train = TrainState(params=params, opt_state=self.tx.init(params), model_state={},
                        ema_params=ema)
-    return Stage2State(train=train,
-                       tokenizer_step=jnp.asarray(self.tokenizer.step, jnp.int32),
-                       tokenizer_checksum=jnp.asarray(self._checksum, jnp.float32))
+    return Stage2State.create(train, self.tokenizer, self._checksum)
 
   def train_step(self, state: Stage2State, batch: dict[str, jax.Array], rng: jax.Array,
                  frozen: Any):

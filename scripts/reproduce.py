@@ -2,12 +2,14 @@
 
   python -m scripts.reproduce --root=runs/tradeoff --out=results/tradeoff            # Fig. 3
   python -m scripts.reproduce --root=runs/levels --out=results/levels --figure=levels  # Fig. 10
+  python -m scripts.reproduce --root=runs/uvim --out=docs/results/uvim --figure=uvim  # Table 2
   python -m scripts.reproduce --sweep=configs/sweeps/tradeoff.py:scale=smoke --root=runs/smoke \
       --out=runs/smoke/results    # runs (or resumes) the sweep first: one command per figure
 
 Each run's final evaluation (the last event of its metrics.jsonl with eval/ metrics) becomes
 one row. `tradeoff` plots each metric against codebook size for FSQ and VQ (usage with the
-100% and 50% lines); `levels` plots FSQ runs coloured by their smallest level.
+100% and 50% lines); `levels` plots FSQ runs coloured by their smallest level; `uvim` writes
+UViM's per-task table, figure and pictures (uvim/results.py).
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ import json
 import os
 
 from fsq.quantizers import make_quantizer
-from fsq.train.writers import evaluation_events
+from fsq.train.writers import evaluated_runs
 from scripts.sweep import run_sweep
+from uvim import results as uvim_results
 
 # Plotted when present, in this order: (metric, label, lower is better).
 METRICS = [("eval/recon/fid", "reconstruction FID", True),
@@ -26,13 +29,6 @@ METRICS = [("eval/recon/fid", "reconstruction FID", True),
            ("eval/recon/usage", "codebook usage", False),
            ("eval/bits/bits_per_token", "compression cost (bits/token)", True),
            ("eval/sample/fid", "sampling FID", True)]
-
-
-def _final_evaluation(workdir: str) -> dict | None:
-  evals = evaluation_events(workdir)
-  if not evals:
-    return None
-  return {k: v for e in evals if e["step"] == evals[-1]["step"] for k, v in e.items()}
 
 
 def _quantizer_row(workdir: str) -> dict:
@@ -52,13 +48,7 @@ def collect(root: str) -> list[dict]:
   tokenizer is not below `root` is a row of its own.
   """
   rows, stage2 = {}, []
-  for name in sorted(os.listdir(root)):
-    workdir = os.path.join(root, name)
-    final = _final_evaluation(workdir)
-    if final is None:
-      continue
-    with open(os.path.join(workdir, "config.json")) as f:
-      config = json.load(f)
+  for name, workdir, config, final in evaluated_runs(root):
     if config.get("tokenizer"):
       stage2.append((name, config["tokenizer"], final))
     else:
@@ -131,13 +121,19 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--root", required=True)
   parser.add_argument("--out", required=True)
-  parser.add_argument("--figure", choices=("tradeoff", "levels"), default="tradeoff")
+  parser.add_argument("--figure", choices=("tradeoff", "levels", "uvim"), default="tradeoff")
   parser.add_argument("--sweep", help="run this sweep (scripts.sweep) into --root first")
   parser.add_argument("--parallel", type=int, default=0,
                       help="with --sweep: runs at once (0: by cores, as scripts.sweep)")
   args = parser.parse_args()
   if args.sweep:
     run_sweep(args.sweep, args.root, args.parallel)
+  if args.figure == "uvim":
+    rows = uvim_results.collect(args.root)
+    if not rows:
+      raise SystemExit(f"no finished UViM evaluations under {args.root}")
+    print(uvim_results.write(rows, args.out))
+    return
   rows = collect(args.root)
   if not rows:
     raise SystemExit(f"no finished evaluations under {args.root}")

@@ -9,7 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from fsq import data
-from fsq.data import tfds_sources
+from fsq.data import image_ops, tfds_sources
 
 # Preparing a dataset, and the COCO builder's own code, need TensorFlow; reading array_record does not.
 requires_tensorflow = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
@@ -47,25 +47,76 @@ def test_image_classification_crops_resizes_and_augments_only_with_a_generator(n
     assert batch["image"].shape == (4, 16, 16, 3) and batch["label"].shape == (4,)
 
 
-def test_nyu_depth_resizes_image_and_depth_and_flips_them_together():
+def test_image_classification_inception_crop_squashes_the_whole_image_for_evaluation():
   with _mock():
-    source = data.make_source({"name": "nyu_depth_v2", "split": "validation", "image_size": 24})
-    example = source[1]
-    assert example["image"].shape == (24, 24, 3) and example["image"].dtype == np.uint8
-    assert example["depth"].shape == (24, 24) and example["depth"].dtype == np.float32
-    flips = 0
-    for seed in range(6):
-      augmented = source.get(1, np.random.default_rng(seed))
-      flipped = not np.array_equal(augmented["image"], example["image"])
-      flips += flipped
-      expected = {key: value[:, ::-1] if flipped else value for key, value in example.items()}
-      _assert_examples_equal(augmented, expected)
-    assert 0 < flips < 6
+    source = data.make_source({"name": "imagenet2012", "split": "validation", "image_size": 16,
+                               "crop": "inception"})
+    record, example = source.records[3], source[3]
+    views = [source.get(3, np.random.default_rng(seed))["image"] for seed in range(6)]
+  from PIL import Image
+  np.testing.assert_array_equal(example["image"], image_ops.resize(record["image"], 16, Image.Resampling.BILINEAR))
+  assert all(view.shape == (16, 16, 3) for view in views) and len({v.tobytes() for v in views}) == 6
+  with pytest.raises(ValueError, match="crop='centre'"):
+    data.make_source({"name": "imagenet2012", "split": "validation", "image_size": 16, "crop": "centre"})
 
 
 class _Records(list):
   """A list of decoded records standing in for a tfds data source."""
   dataset_info = None
+
+
+def _nyu_records(builder, split, **kwargs):
+  """Two 480x640 NYU frames whose depth is a function of the image: 0.04 x its red channel, which is constant on
+  80x80 blocks. A crop, flip or resize applied to image and depth together keeps depth = 0.04 x red inside blocks."""
+  del split, kwargs
+  rng = np.random.default_rng(0)
+  records = _Records()
+  for _ in range(2):
+    red = np.kron(rng.permutation(np.arange(10, 250, 5))[:48].reshape(6, 8), np.ones((80, 80))).astype(np.uint8)
+    image = np.stack([red, rng.integers(0, 256, red.shape), np.zeros_like(red)], -1).astype(np.uint8)
+    records.append({"image": image, "depth": (0.04 * red).astype(np.float16)})
+  records.dataset_info = builder.info
+  return records
+
+
+def test_inception_box_covers_the_requested_area_and_aspect():
+  rng = np.random.default_rng(0)
+  boxes = [image_ops.inception_box(480, 640, rng) for _ in range(500)]
+  heights = np.array([b[0].stop - b[0].start for b in boxes])
+  widths = np.array([b[1].stop - b[1].start for b in boxes])
+  assert all(0 <= b[0].start and b[0].stop <= 480 and 0 <= b[1].start and b[1].stop <= 640 for b in boxes)
+  area, aspect = heights * widths / (480 * 640), widths / heights
+  assert area.min() > 0.045 and area.max() <= 1.0 and 0.3 < np.median(area) < 0.7
+  assert aspect.min() > 0.73 and aspect.max() < 1.36
+  assert len({(b[0].start, b[1].start) for b in boxes}) > 400  # Random offsets.
+  # A box that cannot fit (area beyond the image) falls back to the whole image.
+  assert image_ops.inception_box(10, 10, rng, area=(2.0, 2.0)) == (slice(0, 10), slice(0, 10))
+
+
+def test_nyu_depth_evaluates_the_eigen_crop_at_the_sensors_resolution():
+  with _mock(as_data_source_fn=_nyu_records):
+    source = data.make_source({"name": "nyu_depth_v2", "split": "validation", "image_size": 24})
+    record, example = source.records[1], source[1]
+  assert example["image"].shape == (24, 24, 3) and example["image"].dtype == np.uint8
+  assert example["depth"].shape == (24, 24) and example["depth"].dtype == np.float32
+  np.testing.assert_array_equal(example["depth_native"], record["depth"][45:471, 41:601].astype(np.float32))
+  # The resized depth samples the crop nearest-neighbour: every value is one of the crop's.
+  assert set(np.unique(example["depth"])) <= set(np.unique(example["depth_native"]))
+
+
+def test_nyu_depth_training_views_crop_and_flip_image_and_depth_together():
+  with _mock(as_data_source_fn=_nyu_records):
+    source = data.make_source({"name": "nyu_depth_v2", "split": "train", "image_size": 48})
+    views = [source.get(0, np.random.default_rng(seed)) for seed in range(8)]
+  for view in views:
+    assert set(view) == {"image", "depth"} and view["depth"].shape == (48, 48)
+    # Inside a block (red constant over the 5x5 neighbourhood, so resizing mixed nothing), depth = 0.04 x red.
+    red = np.pad(view["image"][..., 0].astype(np.float32), 2, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(red, (5, 5))
+    inside = windows.min(axis=(-1, -2)) == windows.max(axis=(-1, -2))
+    assert inside.mean() > 0.2
+    np.testing.assert_allclose(view["depth"][inside], 0.04 * red[2:-2, 2:-2][inside], atol=0.01)
+  assert len({view["image"].tobytes() for view in views}) == 8  # Every view a different crop.
 
 
 def _coco_records(builder, split, **kwargs):
@@ -100,7 +151,31 @@ def test_coco_panoptic_decodes_semantic_and_instance_maps():
   expected_instance[:4, :4], expected_instance[4:, 6:] = 1, 2
   np.testing.assert_array_equal(example["semantic"], expected_semantic)
   np.testing.assert_array_equal(example["instance"], expected_instance)
+  # Every segment, stuff and the crowd included, by centre of mass row by row: person (1.5, 1.5), stuff (1.5, 5.5),
+  # crowd (5.5, 4.5), thing (5.5, 6.5); void stays 0.
+  expected_segments = np.zeros((8, 8), np.int32)
+  expected_segments[:4, :4], expected_segments[:4, 4:], expected_segments[4:, 4:6], expected_segments[4:, 6:] = (
+      1, 2, 3, 4)
+  np.testing.assert_array_equal(example["segments"], expected_segments)
   assert example["image"].shape == (8, 8, 3)
+
+
+@requires_tensorflow
+def test_coco_panoptic_training_views_keep_maps_aligned_and_segments_canonical():
+  with _mock(as_data_source_fn=_coco_records):
+    source = data.make_source({"name": "coco/2017_panoptic", "split": "train", "image_size": 16})
+    views = [source.get(0, np.random.default_rng(seed)) for seed in range(10)]
+  for view in views:
+    segments, semantic = view["segments"], view["semantic"]
+    ids = np.unique(segments[segments > 0])
+    np.testing.assert_array_equal(ids, np.arange(1, len(ids) + 1))
+    rows, columns = np.indices(segments.shape)
+    centres = [(rows[segments == i].mean(), columns[segments == i].mean()) for i in ids]
+    assert centres == sorted(centres)
+    # One class per segment, void exactly where no segment is: the maps moved together.
+    assert all(len(np.unique(semantic[segments == i])) == 1 for i in ids)
+    np.testing.assert_array_equal(semantic == 0, segments == 0)
+  assert len({view["segments"].tobytes() for view in views}) > 3
 
 
 @pytest.mark.parametrize("name", ["imagenet2012", "imagenette/160px-v2", "nyu_depth_v2", "coco/2017_panoptic"])

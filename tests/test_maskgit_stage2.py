@@ -62,13 +62,13 @@ def test_stage2_checkpoints_hold_no_tokenizer_state(stage2_run):
   from train_utils import restore_params
   config, stage, state, workdir = stage2_run
   saved = restore_params(workdir, 4)
-  assert set(saved) == {"train", "tokenizer_step", "tokenizer_checksum"}
-  assert int(saved["tokenizer_step"]) == stage.tokenizer.step == 2
+  assert set(saved) == {"train", "frozen_step", "frozen_checksum"}
+  assert int(saved["frozen_step"]) == stage.tokenizer.step == 2
   stage.check_restored(state)  # The same tokenizer: fine.
-  with pytest.raises(ValueError, match="the tokenizer changed under this run"):
-    stage.check_restored(state.replace(tokenizer_step=state.tokenizer_step + 1))
-  with pytest.raises(ValueError, match="the tokenizer changed under this run"):
-    stage.check_restored(state.replace(tokenizer_checksum=state.tokenizer_checksum + 1))
+  with pytest.raises(ValueError, match="it changed under this run"):
+    stage.check_restored(state.replace(frozen_step=state.frozen_step + 1))
+  with pytest.raises(ValueError, match="it changed under this run"):
+    stage.check_restored(state.replace(frozen_checksum=state.frozen_checksum + 1))
 
 
 def test_stage2_refuses_data_other_than_its_tokenizers(tokenizer_workdir):

@@ -51,6 +51,7 @@ def test_oracle_trains_and_reports_its_floor_and_baseline(depth_run):
   assert [e["step"] for e in events if "train/loss" in e] == [2, 4]
 
 
+@pytest.mark.slow
 def test_a_killed_oracle_resumes_to_the_same_state(depth_run, tmp_path):
   config, _, _, workdir = depth_run
   shutil.copytree(workdir, tmp_path / "run")
@@ -71,6 +72,27 @@ def test_frozen_oracle_encodes_and_decodes_as_the_stage_predicts(depth_run):
                              atol=1e-4)
 
 
+def test_reproduce_tabulates_the_oracle_with_its_floor_baseline_and_picture(depth_run,
+                                                                           tmp_path):
+  from uvim import results
+  _, _, _, workdir = depth_run
+  os.symlink(workdir, tmp_path / "oracle_depth_fsq")
+  rows = results.collect(str(tmp_path))
+  final = {k: v for e in read_metrics(str(workdir)) if e["step"] == 4 for k, v in e.items()}
+  assert len(rows) == 1 and rows[0]["quantizer"] == "FSQ 7-5-5-5-5"
+  saved = restore_params(workdir, 4)["params"]
+  params = sum(int(np.size(x)) for x in jax.tree.leaves(saved))
+  assert rows[0]["params"] == params and rows[0]["state"] == 0
+  text = results.write(rows, str(tmp_path / "out"))
+  line = next(l for l in text.splitlines() if l.startswith("| oracle_depth_fsq"))
+  for key in ("oracle", "context_only", "baseline"):
+    assert f"{final[f'eval/{key}/rmse']:.3f}" in line
+  assert f"{final['eval/oracle/usage']:.2%}" in line
+  for name in ("results.md", "results.json", "uvim.png", "oracle_depth_fsq.png"):
+    assert (tmp_path / "out" / name).exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("arg", ["task=colorization,quantizer=vq_ema,codebook_size=64",
                                  "task=panoptic,quantizer=fsq,levels=5-5-5"])
 def test_the_other_tasks_and_the_ema_vq_train(arg, tmp_path):
@@ -92,7 +114,8 @@ def test_the_context_ablation_changes_only_the_context():
       k: v for k, v in without.items() if k != "context"}
 
 
-def test_the_paper_variant_builds_the_papers_oracle(capsys):
+@pytest.mark.parametrize("task", ["depth", "colorization", "panoptic"])
+def test_the_paper_variant_builds_the_papers_oracle(task, capsys):
   """UViM's oracle at the paper's widths (eval_shape only): FSQ [7, 5, 5, 5, 5] has no
   codebook; the EMA VQ keeps 4096 x 768 codewords and their counts."""
   import jax.numpy as jnp
@@ -100,16 +123,18 @@ def test_the_paper_variant_builds_the_papers_oracle(capsys):
   from uvim.tasks import make_task
   counts = {}
   for quantizer in ("fsq", "vq_ema"):
-    config = uvim_oracle.get_config(f"task=depth,quantizer={quantizer},variant=paper")
+    config = uvim_oracle.get_config(f"task={task},quantizer={quantizer},variant=paper")
     assert (config.model.image_size, config.model.patch_size, config.model.code_grid) == (
         512, 16, 16)
-    assert config.data.train.name == "nyu_depth_v2" and config.batch_size == 1024
-    task = make_task(**config.task)
-    model = oracle_from_config(config, task)
+    assert config.data.train.name == uvim_oracle.PAPER[task][0] and config.batch_size == 1024
+    task_plugin = make_task(**config.task)
+    model = oracle_from_config(config, task_plugin)
     batch = {"image": jnp.zeros((1, 512, 512, 3), jnp.uint8),
-             "depth": jnp.ones((1, 512, 512), jnp.float32)}
-    variables = jax.eval_shape(model.init, jax.random.key(0), task.targets(batch),
-                               task.context(batch))
+             "depth": jnp.ones((1, 512, 512), jnp.float32),
+             "semantic": jnp.zeros((1, 512, 512), jnp.int32),
+             "segments": jnp.zeros((1, 512, 512), jnp.int32)}
+    variables = jax.eval_shape(model.init, jax.random.key(0), task_plugin.targets(batch),
+                               task_plugin.context(batch))
     counts[quantizer] = {k: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(v))
                          for k, v in variables.items()}
   assert set(counts["fsq"]) == {"params"}
@@ -118,7 +143,64 @@ def test_the_paper_variant_builds_the_papers_oracle(capsys):
   # quantizer (768 -> d, with bias) and out of it (d -> 768, with bias) differ by
   # (768 - 5) x 769 and (768 - 5) x 768 parameters.
   assert counts["vq_ema"]["params"] - counts["fsq"]["params"] == (768 - 5) * (769 + 768)
+  saving = counts["vq_ema"]["params"] + counts["vq_ema"]["quantizer_state"] - counts["fsq"][
+      "params"]
   with capsys.disabled():
-    print(f"\nUViM oracle at the paper's widths: FSQ {counts['fsq']['params']:,} parameters; "
-          f"VQ {counts['vq_ema']['params']:,} + {counts['vq_ema']['quantizer_state']:,} "
-          f"codebook state")
+    print(f"\nUViM {task} oracle at the paper's widths: FSQ {counts['fsq']['params']:,} "
+          f"parameters; VQ {counts['vq_ema']['params']:,} + "
+          f"{counts['vq_ema']['quantizer_state']:,} codebook state (FSQ saves {saving:,})")
+
+
+class _Records(list):
+  dataset_info = None
+
+
+def _coco_records(builder, split, **kwargs):
+  """Five COCO-panoptic-like records: images of several sizes cut into random segments."""
+  del kwargs
+  rng = np.random.default_rng(len(split))
+  records = _Records()
+  for i in range(5):
+    height, width = 48 + 8 * i, 64
+    ids = rng.choice(np.arange(1, 5000), 6, replace=False)
+    segment_map = ids[np.kron(rng.integers(0, 6, (height // 8, width // 8)), np.ones((8, 8), int))]
+    segment_map[:8] = 0  # Unlabelled.
+    rgb = np.stack([segment_map % 256, segment_map // 256 % 256, segment_map // 256**2], -1)
+    records.append({
+        "image": rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
+        "panoptic_image": rgb.astype(np.uint8),
+        "panoptic_objects": {"id": ids, "label": rng.integers(0, 133, 6),
+                             "is_crowd": rng.random(6) < 0.2}})
+  records.dataset_info = builder.info
+  return records
+
+
+PAPER_TINY = ["total_steps=1", "batch_size=2", "eval_batch_size=4", "eval_every=1",
+              "checkpoint_every=1", "log_every=1", "tensorboard=False",
+              "data.train.image_size=64", "data.eval.image_size=64", "model.image_size=64",
+              "model.code_grid=2", "model.width=16", "model.encoder_depth=1",
+              "model.decoder_depth=1", "model.mlp_dim=32", "model.num_heads=2",
+              "evals.oracle.network=", "evals.context_only.network=",
+              "evals.baseline.network=", "evals.baseline.baseline_examples=4"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task, metric", [("depth", "rmse"), ("colorization", "psnr"),
+                                          ("panoptic", "pq")])
+def test_the_paper_variants_tfds_pipeline_trains_and_evaluates_on_mock_data(task, metric,
+                                                                             tmp_path):
+  """NYU Depth v2 / ImageNet / COCO panoptic (TFDS mock data, 5 examples a split) through the
+  paper variant's pipeline, stage and evaluators; only the widths and image size are shrunk
+  (the paper's 512 px oracle is checked by eval_shape above)."""
+  import tensorflow_datasets as tfds
+  config = uvim_oracle.get_config(f"task={task},variant=paper")
+  apply_overrides(config, PAPER_TINY)
+  # TFDS's random COCO mock draws each per-segment field with its own length; real records (and
+  # these) have one table.
+  records = {"as_data_source_fn": _coco_records} if task == "panoptic" else {}
+  with tfds.testing.mock_data(num_examples=5, policy=tfds.testing.MockPolicy.USE_CODE,
+                              **records):
+    train(make_stage(config), config, str(tmp_path), devices=jax.devices()[:1])
+  final = {k: v for e in read_metrics(str(tmp_path)) if e["step"] == 1 for k, v in e.items()}
+  assert np.isfinite(final["train/loss"])
+  assert all(np.isfinite(final[f"eval/{n}/{metric}"]) for n in ("oracle", "context_only"))

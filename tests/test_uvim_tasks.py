@@ -41,6 +41,22 @@ def test_scenes_segments_number_every_visible_segment():
     assert sorted(np.unique(example["segments"])) == list(range(1, len(keys) + 1))
 
 
+def test_depth_scores_native_resolution_truth_against_the_resized_prediction():
+  """NYU's evaluation: a low-resolution prediction, resized nearest-neighbour to the native
+  ground truth (the Eigen crop, 426 x 560 there; 6 x 10 here)."""
+  task = make_task("depth")
+  coarse = np.array([[[1.0, 2.0], [3.0, 4.0]]], np.float32)  # (1, 2, 2) prediction.
+  native = np.kron(coarse, np.ones((3, 5), np.float32))  # (1, 6, 10) truth made of its blocks.
+  batch = {"depth": coarse, "depth_native": native, "mask": np.ones(1, bool)}
+  metrics = task.metrics()
+  metrics.update(coarse, batch, batch["mask"])
+  assert metrics.result()["rmse"] == 0.0
+  native[0, :3, :5] = 1.5  # The top-left quarter 0.5 m off: RMSE sqrt(0.25 / 4).
+  metrics = task.metrics()
+  metrics.update(coarse, batch, batch["mask"])
+  assert metrics.result()["rmse"] == pytest.approx(0.25)
+
+
 def test_depth_perfect_logits_reach_the_bin_resolution_and_masked_pixels_do_not_count():
   task = make_task("depth", num_bins=256, min_depth=1e-3, max_depth=10.0)
   batch = scenes_batch()

@@ -4,7 +4,11 @@ The stage provides `task` (a uvim/tasks plug-in), `codebook_size` and the predic
 `pred` option names: `(state, batch) -> (prediction, (B, g, g) code indices or None)`, e.g.
 the oracle's reconstruction (`predict`), its context-only floor (`predict_context_only`) or a
 language model's decoded prediction. `pred="baseline"` instead scores the task's trivial
-baseline, fitted on `baseline_examples` training examples (no model involved).
+baseline, fitted on `baseline_examples` training examples (no model involved). `show_also`
+names more predict methods whose predictions join the picture as rows (e.g. the oracle's
+picture: image | target | oracle | context only). `agreement` names a stage method giving
+reference codes (B, g, g), e.g. a language model's oracle's: the fraction of the predicted
+codes equal to them is `code_agreement`.
 """
 from __future__ import annotations
 
@@ -23,13 +27,15 @@ from fsq.quantizers.usage import CodebookUsage
 
 
 class Evaluator:
-  """The task's metrics over every real held-out example; usage, perplexity of the codes when
-  the prediction comes with them; for RGB predictions (colourisation) with a feature
-  `network`, the FID of the predictions against the real images. Image: rows of up to 8
-  examples: image | target | prediction."""
+  """The task's metrics over every real held-out example; usage, perplexity (and agreement
+  with reference codes) of the codes when the prediction comes with them; for RGB predictions
+  (colourisation) with a feature `network`, the FID of the predictions against the real
+  images. Image: rows of up to 8 examples: image | target | prediction | the `show_also`
+  predictions."""
 
   def __init__(self, stage: Any, *, batch_size: int, seed: int, pred: str = "predict",
-               network: str = "", weights: str = "", baseline_examples: int = 256):
+               network: str = "", weights: str = "", baseline_examples: int = 256,
+               show_also: tuple[str, ...] = (), agreement: str = ""):
     del seed
     self.task, self.codebook_size = stage.task, stage.codebook_size
     if pred == "baseline":
@@ -39,11 +45,14 @@ class Evaluator:
       self.predict = lambda state, batch: (self.task.baseline_predict(fitted, batch), None)
     else:
       self.predict = getattr(stage, pred)
+    self.show_also = [getattr(stage, name) for name in show_also]
+    self.reference_codes = getattr(stage, agreement) if agreement else None
     self.features = networks.fid_feature_fn(network, weights) if network else None
 
   def run(self, state: Any, batches: Iterable[dict[str, jax.Array]]
           ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     metrics, usage, grid = self.task.metrics(), None, None
+    agreed, count = 0.0, 0
     fid_stats = None if self.features is None else (RunningStatistics(), RunningStatistics())
     for batch in batches:
       prediction, indices = self.predict(state, batch)
@@ -54,16 +63,24 @@ class Evaluator:
       if indices is not None:
         usage = usage or CodebookUsage(self.codebook_size)
         usage.update(indices, valid=batch["mask"])
+        if self.reference_codes is not None and mask.any():
+          same = to_host(indices) == to_host(self.reference_codes(state, batch))
+          agreed += float(np.sum(same[mask]) / same[0].size)
+          count += int(mask.sum())
       if fid_stats is not None and mask.any():
         fid_stats[0].update(self.features(host["image"][mask]))
         fid_stats[1].update(self.features(self.task.show(prediction)[mask]))
       if grid is None:
         n = min(8, len(mask))
+        also = [self.task.show(to_host(predict(state, batch)[0]))[:n]
+                for predict in self.show_also]
         grid = image_grid([host["image"][:n], self.task.show_target(host)[:n],
-                           self.task.show(prediction)[:n]])
+                           self.task.show(prediction)[:n], *also])
     result = dict(metrics.result())
     if usage is not None:
       result.update(usage.summary())
+    if count:
+      result["code_agreement"] = agreed / count
     if fid_stats is not None:
       real, predicted = (s.result() for s in fid_stats)
       result["fid"] = frechet_distance(*predicted, *real)

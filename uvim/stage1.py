@@ -25,6 +25,14 @@ def oracle_from_config(config: ml_collections.ConfigDict, task: Any) -> Oracle:
                 use_context=config.context, **config.model)
 
 
+def context_only(model: Oracle, task: Any, variables: Any, batch: dict[str, jax.Array]):
+  """The task's prediction of the oracle with every code dropped (all-zero codes, as code
+  dropout leaves them): the floor its codes must beat."""
+  z_q = jnp.zeros((batch["image"].shape[0], model.code_grid, model.code_grid,
+                   model.quantizer.latent_dim), jnp.float32)
+  return task.predict(model.apply(variables, z_q, task.context(batch), method="decode"))
+
+
 class FrozenOracle:
   """A finished oracle for UViM Stage II: targets -> codes, codes (+ image) -> prediction.
 
@@ -50,6 +58,10 @@ class FrozenOracle:
     outputs = self.model.apply(variables, indices_bgg, self.task.context(batch),
                                method="decode_indices")
     return self.task.predict(outputs)
+
+  def decode_context_only(self, variables, batch: dict[str, jax.Array]):
+    """The task's prediction with every code dropped."""
+    return context_only(self.model, self.task, variables, batch)
 
 
 class OracleStage(Stage):
@@ -113,11 +125,7 @@ class OracleStage(Stage):
     return self.task.predict(outputs), aux["indices"]
 
   def _predict_context_only_batch(self, state: TrainState, batch):
-    z_q, _ = self.model.apply(self._variables(state), self.task.targets(batch),
-                              self.task.context(batch), method="encode")
-    outputs = self.model.apply(self._variables(state), jnp.zeros_like(z_q),
-                               self.task.context(batch), method="decode")
-    return self.task.predict(outputs), None
+    return context_only(self.model, self.task, self._variables(state), batch), None
 
   def predict(self, state: TrainState, batch: dict[str, jax.Array]):
     """(the task's prediction of the oracle's reconstruction, its (B, g, g) code indices)."""

@@ -47,10 +47,14 @@ class AttentionBlock(nn.Module):
 
   Self-attention when `kv_bmd` is None, else cross-attention to `kv_bmd` (taken as is, e.g.
   an encoder's normalised output). `mask` (True = attend) broadcasts to (B, heads, L, M).
+  `decode` is flax's autoregressive self-attention cache (collection "cache"): a first call
+  on the full length creates it, each later call takes one position and attends to those
+  before it (no `mask` needed).
   """
   num_heads: int
   dropout: float = 0.0
   dtype: jnp.dtype = jnp.float32
+  decode: bool = False
 
   @nn.compact
   def __call__(self, x_bld: jax.Array, kv_bmd: jax.Array | None = None,
@@ -58,7 +62,7 @@ class AttentionBlock(nn.Module):
     h = nn.LayerNorm(dtype=self.dtype, name="norm")(x_bld)
     h = nn.MultiHeadDotProductAttention(
         num_heads=self.num_heads, dtype=self.dtype, kernel_init=_KERNEL_INIT,
-        name="attention")(h, h if kv_bmd is None else kv_bmd, mask=mask)
+        decode=self.decode, name="attention")(h, h if kv_bmd is None else kv_bmd, mask=mask)
     return x_bld + nn.Dropout(self.dropout, deterministic=not train)(h)
 
 

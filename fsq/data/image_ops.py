@@ -5,12 +5,12 @@ import numpy as np
 from PIL import Image
 
 # ITU-R BT.601 luma, the weights of tf.image.rgb_to_grayscale.
-_LUMA_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)
+LUMA_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)
 
 
 def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
   """Greyscale of RGB images (..., 3), repeated over the 3 channels and in the input's dtype (colourisation input)."""
-  luma = rgb.astype(np.float32) @ _LUMA_WEIGHTS
+  luma = rgb.astype(np.float32) @ LUMA_WEIGHTS
   if np.issubdtype(rgb.dtype, np.integer):
     luma = np.round(luma)
   return np.repeat(luma[..., None], 3, axis=-1).astype(rgb.dtype)
@@ -30,6 +30,25 @@ def square_crop(height: int, width: int, rng: Optional[np.random.Generator] = No
   if rng is not None:
     top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
   return slice(top, top + side), slice(left, left + side)
+
+
+def inception_box(height: int, width: int, rng: np.random.Generator, *, area=(0.05, 1.0),
+                  aspect=(0.75, 1.33), attempts: int = 100) -> tuple[slice, slice]:
+  """A random window covering a uniform `area` fraction of the image with a uniform `aspect`
+  (width / height) ratio, at a uniform offset; the whole image if `attempts` draws do not fit.
+
+  The "inception crop" of UViM's training views (big_vision's inception_box, after
+  tf.image.sample_distorted_bounding_box).
+  """
+  for _ in range(attempts):
+    target = rng.uniform(*area) * height * width
+    ratio = rng.uniform(*aspect)
+    rows, columns = int(round(np.sqrt(target / ratio))), int(round(np.sqrt(target * ratio)))
+    if 0 < rows <= height and 0 < columns <= width:
+      top = int(rng.integers(0, height - rows + 1))
+      left = int(rng.integers(0, width - columns + 1))
+      return slice(top, top + rows), slice(left, left + columns)
+  return slice(0, height), slice(0, width)
 
 
 def random_flip(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:

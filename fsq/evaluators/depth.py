@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Eigen et al.'s evaluation crop of the 480x640 NYU images: rows 45:471, cols 41:601.
-EIGEN_CROP = (slice(45, 471), slice(41, 601))
+from fsq.data.tfds_sources import EIGEN_CROP
 NYU_SHAPE = (480, 640)
 METRICS = ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")
 

@@ -10,8 +10,13 @@ import abc
 import importlib
 from typing import Any
 
+import flax.struct
 import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
+
+from fsq.train.state import TrainState
 
 
 class Stage(abc.ABC):
@@ -102,3 +107,50 @@ def stage_class(path: str) -> type[Stage]:
 
 def make_stage(config: ml_collections.ConfigDict) -> Stage:
   return stage_class(config.stage)(config)
+
+
+def check_same_data(config: ml_collections.ConfigDict, frozen: Any, what: str,
+                    arguments: tuple[str, ...] = ("data", "res")) -> None:
+  """Raises ValueError unless `config.data.eval` is the dataset and image size the frozen
+  Stage I (`.config`, `.workdir`) was trained on, naming the config `arguments` that fix it
+  (of "data": the dataset, "res": the image size)."""
+  trained_on = frozen.config.data.train
+  values = {"data": trained_on.name, "res": trained_on.get("image_size")}
+  fix = ",".join(f"{name}={values[name]}" for name in arguments)
+  for key in ("name", "image_size"):
+    if config.data.eval.get(key) != trained_on.get(key):
+      raise ValueError(
+          f"data.eval.{key}={config.data.eval.get(key)!r}, but the {what} in {frozen.workdir} "
+          f"was trained on {key}={trained_on.get(key)!r}: pass {fix} to the config.")
+
+
+def checksum(variables: Any) -> np.float32:
+  """A fingerprint of a frozen model's variables (float64 sum of magnitudes, as float32)."""
+  return np.float32(sum(float(np.sum(np.abs(np.asarray(x, np.float64))))
+                        for x in jax.tree.leaves(variables)))
+
+
+@flax.struct.dataclass
+class Stage2State:
+  """The train state of a stage built on a frozen Stage I, and which checkpoint of that Stage I
+  it was trained on (MaskGIT's transformer on its tokenizer, UViM's language model on its
+  oracle). The frozen model itself is not part of it."""
+  train: TrainState
+  frozen_step: jax.Array  # int32 scalar.
+  frozen_checksum: jax.Array  # float32 scalar: `checksum` of the frozen model's variables.
+
+  @classmethod
+  def create(cls, train: TrainState, frozen: Any, frozen_checksum: np.float32) -> "Stage2State":
+    return cls(train=train, frozen_step=jnp.asarray(frozen.step, jnp.int32),
+               frozen_checksum=jnp.asarray(frozen_checksum, jnp.float32))
+
+  def check(self, frozen: Any, frozen_checksum: np.float32) -> None:
+    """Raises ValueError if the frozen model (`.step`, `.workdir`) is not the one this state
+    was trained on: it changed under the run."""
+    step, total = int(self.frozen_step), float(self.frozen_checksum)
+    if step != frozen.step or total != float(frozen_checksum):
+      raise ValueError(
+          f"this run was trained on checkpoint {step} of the Stage I run in {frozen.workdir} "
+          f"(checksum {total:.6g}), which now holds checkpoint {frozen.step} (checksum "
+          f"{float(frozen_checksum):.6g}): it changed under this run. Start a new workdir, or "
+          f"restore that Stage I checkpoint.")

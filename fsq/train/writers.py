@@ -78,9 +78,30 @@ def evaluation_events(workdir: str) -> list[dict[str, float]]:
   return [e for e in read_metrics(workdir) if any(k.startswith("eval/") for k in e)]
 
 
+def final_evaluation(workdir: str) -> dict[str, float] | None:
+  """Every metric of a run's last evaluated step (None before its first evaluation)."""
+  events = evaluation_events(workdir)
+  if not events:
+    return None
+  return {k: v for e in events if e["step"] == events[-1]["step"] for k, v in e.items()}
+
+
 def has_evaluation(workdir: str, step: int, name: str = "") -> bool:
   """Whether the run's metrics.jsonl holds eval/ metrics (of evaluator `name`, when given) at
   `step`; False without the file."""
   prefix = f"eval/{name}/" if name else "eval/"
   return any(e["step"] == step and any(k.startswith(prefix) for k in e)
              for e in evaluation_events(workdir))
+
+
+def evaluated_runs(root: str) -> list[tuple[str, str, dict, dict[str, float]]]:
+  """(name, workdir, config.json, final_evaluation) of every run directly below `root` that has
+  evaluated, by name."""
+  runs = []
+  for name in sorted(os.listdir(root)):
+    workdir = os.path.join(root, name)
+    final = final_evaluation(workdir)
+    if final is not None:
+      with open(os.path.join(workdir, "config.json")) as f:
+        runs.append((name, workdir, json.load(f), final))
+  return runs

@@ -7,16 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fsq.data.image_ops import LUMA_WEIGHTS
 from fsq.evaluators.reconstruction import reconstruction_errors
 from fsq.images import to_model_range, to_uint8
 
-# ITU-R BT.601 luma, as fsq.data.rgb_to_grey (tf.image.rgb_to_grayscale's weights).
-_LUMA = (0.2989, 0.5870, 0.1140)
-
 
 def grey(image_uint8: jax.Array) -> jax.Array:
-  """(B, H, W, 3) uint8 -> (B, H, W, 1) luma in [-1, 1]."""
-  return to_model_range(image_uint8) @ jnp.asarray(_LUMA, jnp.float32)[:, None]
+  """(B, H, W, 3) uint8 -> (B, H, W, 1) luma in [-1, 1] (the weights of fsq.data.rgb_to_grey)."""
+  return to_model_range(image_uint8) @ jnp.asarray(LUMA_WEIGHTS)[:, None]
 
 
 class Colorization:

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 
 from fsq.evaluators.depth import DepthMetrics
-from fsq.images import to_model_range
+from fsq.images import resize_nearest, to_model_range
 
 
 def colour_depth(depth_bhw: np.ndarray, max_depth: float) -> np.ndarray:
@@ -27,14 +27,14 @@ class Depth:
   the loss is the per-pixel softmax cross-entropy over the pixels with a depth signal (depth
   > min_depth, the others are masked out), averaged per image; the prediction is the centre
   of the argmax bin. Metrics: fsq.evaluators.depth (RMSE, abs-rel, log10, delta1..3, per image
-  and averaged), optionally on the Eigen crop of full-size NYU maps.
+  and averaged) against `depth`, or, where the batch has it, against `depth_native` (NYU's
+  Eigen crop at the sensor's resolution) with the prediction resized to it nearest-neighbour,
+  as UViM's evaluator does.
   """
   name = "depth"
 
-  def __init__(self, num_bins: int = 256, min_depth: float = 1e-3, max_depth: float = 10.0,
-               eigen_crop: bool = False):
+  def __init__(self, num_bins: int = 256, min_depth: float = 1e-3, max_depth: float = 10.0):
     self.num_bins, self.min_depth, self.max_depth = num_bins, min_depth, max_depth
-    self.eigen_crop = eigen_crop
     self.outputs = {"depth": num_bins}
 
   def _bins(self, depth_bhw: jax.Array) -> jax.Array:
@@ -66,8 +66,7 @@ class Depth:
     return self.bin_centres()[jnp.argmax(outputs["depth"], axis=-1)]
 
   def metrics(self) -> "_Metrics":
-    return _Metrics(DepthMetrics(min_depth=self.min_depth, max_depth=self.max_depth,
-                                 eigen_crop=self.eigen_crop))
+    return _Metrics(DepthMetrics(min_depth=self.min_depth, max_depth=self.max_depth))
 
   def show(self, prediction: np.ndarray) -> np.ndarray:
     return colour_depth(prediction, self.max_depth)
@@ -97,7 +96,9 @@ class _Metrics:
 
   def update(self, prediction: np.ndarray, batch: dict[str, np.ndarray], mask: np.ndarray):
     if mask.any():
-      self.depth_metrics.update(np.asarray(prediction)[mask], batch["depth"][mask])
+      truth = batch.get("depth_native", batch["depth"])[mask]
+      self.depth_metrics.update(resize_nearest(np.asarray(prediction)[mask], truth.shape[1:]),
+                                truth)
 
   def result(self) -> dict[str, float]:
     return self.depth_metrics.result()
