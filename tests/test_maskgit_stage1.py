@@ -175,6 +175,7 @@ def tiny_config(arg="", **overrides):
   return config
 
 
+@pytest.mark.slow
 def test_fsq_run_has_no_quantizer_loss_and_starts_the_gan_on_time(tmp_path):
   config = tiny_config(checkpoint_every=2, **{"losses.lecam_weight": 0.001})
   stage = Stage1(config)

@@ -183,6 +183,7 @@ def test_two_processes_match_one(tmp_path):
   assert single == pytest.approx(multi, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_training_without_tensorflow(tmp_path):
   """Embedded data, checkpoints and jsonl logging need JAX only (common on GPU boxes)."""
   args = cli_args(tmp_path, total_steps=2, eval_every=2, checkpoint_every=2, tensorboard=True)

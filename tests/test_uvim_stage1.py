@@ -114,6 +114,7 @@ def test_the_context_ablation_changes_only_the_context():
       k: v for k, v in without.items() if k != "context"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["depth", "colorization", "panoptic"])
 def test_the_paper_variant_builds_the_papers_oracle(task, capsys):
   """UViM's oracle at the paper's widths (eval_shape only): FSQ [7, 5, 5, 5, 5] has no
