@@ -108,3 +108,27 @@ def test_start_symbol_is_never_emitted():
                 sample_decode(MODEL, variables, encoded, jax.random.key(3), temperature=1e3)):
     assert codes.shape == (2, SEQ_LEN)
     assert 0 <= int(codes.min()) and int(codes.max()) < VOCAB - 1
+
+
+def test_the_paper_variant_builds_uvims_language_model(capsys):
+  """configs/uvim_lm.py variant=paper: ViT-L/16 encoder over 512 px (1024 tokens), a 24-layer
+  decoder over 256 codes with 4096 + 1 tokens (eval_shape only)."""
+  from configs import uvim_lm
+  config = uvim_lm.get_config("task=depth,variant=paper")
+  model = LanguageModel(vocab_size=4096 + 1, seq_len=256, image_size=512, **config.model)
+  variables = jax.eval_shape(model.init, jax.random.key(0),
+                             jax.ShapeDtypeStruct((1, 512, 512, 3), jnp.float32),
+                             jax.ShapeDtypeStruct((1, 256), jnp.int32))
+  count = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+  params = variables["params"]
+  d, m = 1024, 4096
+  block = 4 * d * d + 2 * d * m + 9 * d + m  # Self-attention, MLP, two LayerNorms.
+  encoder = 24 * block + 2 * d + 16 * 16 * 3 * d + d + 1024 * d  # + norm, patches, positions.
+  assert count([params[k] for k in ("encoder", "patch_embedding",
+                                     "encoder_position_embedding")]) == encoder
+  cross = 4 * d * d + 4 * d + 2 * d  # Cross-attention projections and its LayerNorm.
+  decoder = 24 * (block + cross) + 2 * d + 4097 * d + 256 * d + d * 4097 + 4097
+  assert count(params["decoder"]) == decoder
+  with capsys.disabled():
+    print(f"\nUViM LM at the paper's widths: {count(params):,} parameters "
+          f"(encoder {encoder:,}, decoder {decoder:,})")
