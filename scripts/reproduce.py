@@ -31,9 +31,9 @@ METRICS = [("eval/recon/fid", "reconstruction FID", True),
            ("eval/sample/fid", "sampling FID", True)]
 
 
-def _quantizer_row(workdir: str) -> dict:
-  with open(os.path.join(workdir, "config.json")) as f:
-    quantizer = json.load(f)["quantizer"]
+def _quantizer_row(config: dict) -> dict:
+  """The quantizer columns of a run's config.json."""
+  quantizer = config["quantizer"]
   levels = quantizer.get("levels")  # FSQ's only.
   return {"quantizer": quantizer["name"],
           "codebook_size": make_quantizer(**quantizer).codebook_size,
@@ -52,14 +52,17 @@ def collect(root: str) -> list[dict]:
     if config.get("tokenizer"):
       stage2.append((name, config["tokenizer"], final))
     else:
-      rows[os.path.realpath(workdir)] = {"run": name, **_quantizer_row(workdir), **final}
+      rows[os.path.realpath(workdir)] = {"run": name, **_quantizer_row(config), **final}
   for name, tokenizer, final in stage2:
     sampled = {k: v for k, v in final.items() if k.startswith("eval/")}
     row = rows.get(os.path.realpath(tokenizer))
     if row is not None:
       row.update(sampled, stage2_run=name)
     else:
-      rows[name] = {"run": name, **_quantizer_row(tokenizer), "step": final["step"], **sampled}
+      with open(os.path.join(tokenizer, "config.json")) as f:
+        tokenizer_config = json.load(f)
+      rows[name] = {"run": name, **_quantizer_row(tokenizer_config), "step": final["step"],
+                    **sampled}
   return list(rows.values())
 
 

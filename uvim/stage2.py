@@ -51,7 +51,7 @@ class LMStage(Stage):
     self._predict = jax.jit(self._predict_batch)
     self._predict_oracle = jax.jit(self._predict_oracle_batch)
     self._predict_context_only = jax.jit(self._predict_context_only_batch)
-    self._oracle_codes = jax.jit(self._codes)
+    self._oracle_codes = jax.jit(self.oracle.encode)
     self._bits = jax.jit(self._bits_batch)
 
   def frozen_variables(self) -> Any:
@@ -75,7 +75,7 @@ class LMStage(Stage):
 
   def init(self, rng: jax.Array, batch: dict[str, jax.Array]) -> Stage2State:
     one = {k: v[:1] for k, v in batch.items()}
-    codes = jnp.zeros((1,) + (self.model.seq_len,), jnp.int32)
+    codes = jnp.zeros((1, self.model.seq_len), jnp.int32)
     params = self.model.init(rng, self.task.context(one), shift_right(codes))["params"]
     train = TrainState(params=params, opt_state=self.tx.init(params), model_state={},
                        ema_params=params if self.config.ema_decay > 0 else None)
@@ -133,7 +133,7 @@ class LMStage(Stage):
 
   def oracle_codes(self, state: Stage2State, batch: dict[str, jax.Array]) -> jax.Array:
     """(B, g, g) the oracle's codes of the batch's targets."""
-    return self._oracle_codes(self.frozen_like(state), batch).reshape(-1, *self.code_shape)
+    return self._oracle_codes(self.frozen_like(state), batch)
 
   def bits(self, state: Stage2State, batch: dict[str, jax.Array]) -> jax.Array:
     """(B,) bits to code each held-out example's oracle codes under the LM (teacher forced)."""

@@ -17,24 +17,26 @@ ORACLE = "configs/uvim_oracle.py:task={task},quantizer={quantizer},runlocal{extr
 
 
 def _oracles(noise_seeds: int) -> list[dict]:
+  """The oracle runs, each with its "task" and whether Table 2 puts a language model on it
+  ("lm"; not on the noise and code-grid studies of Stage I)."""
   runs = []
   for task in TASKS:
     for quantizer in ("fsq", "vq_ema"):
-      runs.append({"name": f"oracle_{task}_{quantizer}", "task": task,
+      runs.append({"name": f"oracle_{task}_{quantizer}", "task": task, "lm": True,
                    "config": ORACLE.format(task=task, quantizer=quantizer, extra="")})
-  runs.append({"name": "oracle_depth_vq_ema_nosplit", "task": "depth",
+  runs.append({"name": "oracle_depth_vq_ema_nosplit", "task": "depth", "lm": True,
                "config": ORACLE.format(task="depth", quantizer="vq_ema", extra=",split=False")})
   for quantizer in ("fsq", "vq_ema"):
-    runs.append({"name": f"oracle_panoptic_{quantizer}_nocontext", "task": "panoptic",
+    runs.append({"name": f"oracle_panoptic_{quantizer}_nocontext", "task": "panoptic", "lm": True,
                  "config": ORACLE.format(task="panoptic", quantizer=quantizer,
                                          extra=",context=False")})
   # The paper's 4x token-to-code reduction leaves 8 x 8 pixels a code at 32 px: blotchy
   # colour; an 8 x 8 code grid beside it (docs/results/uvim_oracle.md).
-  runs.append({"name": "oracle_colorization_fsq_grid8", "task": "colorization",
+  runs.append({"name": "oracle_colorization_fsq_grid8", "task": "colorization", "lm": False,
                "config": ORACLE.format(task="colorization", quantizer="fsq",
                                        extra=",code_grid=8")})
   for seed in range(1, noise_seeds + 1):
-    runs.append({"name": f"oracle_depth_fsq_seed{seed}", "task": "depth",
+    runs.append({"name": f"oracle_depth_fsq_seed{seed}", "task": "depth", "lm": False,
                  "overrides": {"seed": seed},
                  "config": ORACLE.format(task="depth", quantizer="fsq", extra="")})
   return runs
@@ -44,11 +46,9 @@ def get_sweep(arg: str | None = None) -> list[dict]:
   """Runs as {"name", "config" (scripts.train's --config), "overrides", "after"}."""
   arg = parse_arg(arg, noise_seeds=1, lm_seeds=0)
   oracles = _oracles(arg.noise_seeds)
-  runs = [{k: v for k, v in run.items() if k != "task"} for run in oracles]
+  runs = [{k: v for k, v in run.items() if k not in ("task", "lm")} for run in oracles]
   for oracle in oracles:
-    if "seed" in oracle.get("overrides", {}) or oracle["name"].endswith("_grid8"):
-      continue  # Noise and grid studies of Stage I only.
-    for seed in range(arg.lm_seeds):
+    for seed in range(arg.lm_seeds if oracle["lm"] else 0):
       runs.append({
           "name": oracle["name"].replace("oracle_", "lm_", 1) + f"_seed{seed}",
           "config": f"configs/uvim_lm.py:oracle={{root}}/{oracle['name']},"

@@ -56,3 +56,11 @@ def random_flip(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict
   if rng.random() < 0.5:
     return {key: np.ascontiguousarray(value[:, ::-1]) for key, value in arrays.items()}
   return arrays
+
+
+def inception_view(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+  """UViM's training view of (H, W, ...) fields that must stay aligned (an image and its label maps): a random
+  left-right flip, then one inception_box crop, both applied to every field."""
+  arrays = random_flip(arrays, rng)
+  rows, columns = inception_box(*next(iter(arrays.values())).shape[:2], rng)
+  return {key: value[rows, columns] for key, value in arrays.items()}

@@ -109,11 +109,9 @@ class NyuDepth(_TfdsSource):
     record, rng = self._record(index, rng)
     fields = {"image": record["image"], "depth": record["depth"].astype(np.float32)}
     if rng is not None:
-      fields = image_ops.random_flip(fields, rng)
-      rows, columns = image_ops.inception_box(*fields["depth"].shape, rng)
+      fields = image_ops.inception_view(fields, rng)
     else:
-      rows, columns = EIGEN_CROP
-    fields = {key: value[rows, columns] for key, value in fields.items()}
+      fields = {key: value[EIGEN_CROP] for key, value in fields.items()}
     resized = {"image": image_ops.resize(fields["image"], self.image_size, Image.Resampling.BILINEAR),
                "depth": image_ops.resize(fields["depth"], self.image_size, Image.Resampling.NEAREST)}
     return resized if rng is not None else {**resized, "depth_native": np.ascontiguousarray(fields["depth"])}
@@ -147,9 +145,7 @@ class CocoPanoptic(_TfdsSource):
 
     fields = {"image": record["image"], "row": row}
     if rng is not None:
-      fields = image_ops.random_flip(fields, rng)
-      rows, columns = image_ops.inception_box(*row.shape, rng)
-      fields = {key: value[rows, columns] for key, value in fields.items()}
+      fields = image_ops.inception_view(fields, rng)
     image = image_ops.resize(fields["image"], self.image_size, Image.Resampling.BILINEAR)
     row = image_ops.resize(np.ascontiguousarray(fields["row"]), self.image_size, Image.Resampling.NEAREST)
 
