@@ -8,12 +8,16 @@ loaded, frozen; its code grid is the LM's sequence), task (the oracle's: it pick
 dataset and colourisation's FID; a mismatch is an error), res (the oracle's image size; a mismatch is an error
 that names the right value), runlocal (the embedded scenes, minutes on a CPU), variant (scenes
 | paper: UViM's LM at the paper's widths, ViT-L/16 encoder and 24-layer decoder, batch 512,
-big_vision's configs/proj/uvim/train_*_pretrained.py; arXiv 2309.15505, Sec. 4.2).
+big_vision's configs/proj/uvim/train_*_pretrained.py; arXiv 2309.15505, Sec. 4.2), model_init
+(a ViT .npz in big_vision's layout, e.g. the AugReg ImageNet-21k ViT-L/16 the paper starts
+from, as the LM's image encoder: uvim/vit_init.py; its learning rate is then x0.1, as UViM's).
 """
+import os
+
 import ml_collections
 
 from configs.common import data_config, loop_config
-from configs.uvim_oracle import PAPER, TASKS
+from configs.uvim_oracle import COLTRAN_FID, PAPER, TASKS
 from fsq.config import ConfigError, parse_arg
 from fsq.train.optim import default_optax
 
@@ -22,13 +26,17 @@ PAPER_EPOCHS = {"depth": 50, "colorization": 50, "panoptic": 200}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  arg = parse_arg(arg, oracle="", task="depth", res=0, runlocal=False, variant="scenes")
+  arg = parse_arg(arg, oracle="", task="depth", res=0, runlocal=False, variant="scenes",
+                  model_init="")
   if arg.variant not in ("scenes", "paper"):
     raise ConfigError(f"variant={arg.variant!r}: choose scenes or paper.")
   if arg.task not in TASKS:
     raise ConfigError(f"task={arg.task!r}: choose one of {', '.join(TASKS)}.")
   if arg.runlocal and arg.variant == "paper":
     raise ConfigError("runlocal is the scenes variant: leave out variant=paper.")
+  if arg.model_init and not os.path.isfile(arg.model_init):
+    raise ConfigError(f"model_init={arg.model_init!r}: no such file (a ViT .npz, "
+                      "big_vision's layout).")
   if arg.variant == "paper":
     dataset, examples, _, _ = PAPER[arg.task]
     batch = 512
@@ -55,13 +63,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.stage = "uvim.stage2:LMStage"
   config.oracle = arg.oracle
   config.task = arg.task
-  # big_vision's Adafactor with UViM's LM settings: lr 1e-3, weight decay 1e-6, cosine.
+  config.model_init = arg.model_init
+  # big_vision's Adafactor with UViM's LM settings: lr 1e-3, weight decay 1e-6, cosine; a
+  # pretrained encoder learns at 0.1 x lr (configs/proj/uvim/train_*_pretrained.py).
+  encoder = ("(patch_embedding|encoder_position_embedding|encoder)(/.*)?", 0.1)
   config.optax = default_optax(name="bv_adafactor", lr=1e-3, b1=0.9, beta2_cap=0.95,
                                weight_decay=1e-6, warmup_steps=warmup, schedule="cosine",
-                               grad_clip=1.0)
+                               grad_clip=1.0, lr_mults=(encoder,) if arg.model_init else ())
   config.ema_decay = 0.0
   fid = network if arg.task == "colorization" else ""
-  evaluator = {"type": "uvim.evaluator", "network": fid, "weights": ""}
+  evaluator = {"type": "uvim.evaluator", "network": fid, "weights": "",
+               **(COLTRAN_FID if fid and arg.variant == "paper" else {})}
   config.evals = {
       "lm": {**evaluator, "pred": "predict", "agreement": "oracle_codes",
              "show_also": ("predict_oracle", "predict_context_only")},

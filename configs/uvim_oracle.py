@@ -21,6 +21,12 @@ from fsq.data.scenes import IS_THING, SEMANTIC_NAMES
 from fsq.train.optim import default_optax
 
 TASKS = ("depth", "colorization", "panoptic")
+# The paper's colourisation FID-5k, ColTran's protocol (big_vision's
+# evaluators/proj/uvim/coltran_fid.py): 5k colourised validation images against a disjoint 5k of
+# real ones. ColTran takes both blocks in TFDS's interleaved read order (validation images 0-5k
+# and 10k-15k as read); these are the same blocks by index, so other images, the same protocol.
+COLTRAN_FID = {"data": {"split": "validation[:5000]"},
+               "reference": {"split": "validation[10000:15000]"}}
 # The paper's data and schedule per task: (TFDS name, train examples, epochs, lr).
 PAPER = {"depth": ("nyu_depth_v2", 47_584, 200, 1e-3),
          "colorization": ("imagenet2012", 1_281_167, 100, 4e-4),
@@ -89,7 +95,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                                grad_clip=1.0)
   config.ema_decay = 0.0
   fid = network if arg.task == "colorization" else ""
-  evaluator = {"type": "uvim.evaluator", "network": fid, "weights": ""}
+  evaluator = {"type": "uvim.evaluator", "network": fid, "weights": "",
+               **(COLTRAN_FID if fid and arg.variant == "paper" else {})}
   config.evals = {"oracle": {**evaluator, "pred": "predict",
                              "show_also": ("predict_context_only",)},
                   "context_only": {**evaluator, "pred": "predict_context_only"},

@@ -2,14 +2,18 @@
 
   python -m scripts.reproduce --root=runs/tradeoff --out=results/tradeoff            # Fig. 3
   python -m scripts.reproduce --root=runs/levels --out=results/levels --figure=levels  # Fig. 10
-  python -m scripts.reproduce --root=runs/uvim --out=docs/results/uvim --figure=uvim  # Table 2
+  python -m scripts.reproduce --root=runs/uvim --out=docs/results/uvim_oracle --figure=uvim
+  python -m scripts.reproduce --root=runs/uvim_table2 --out=docs/results/uvim_table2 \
+      --figure=uvim_table2                                                         # Table 2
   python -m scripts.reproduce --sweep=configs/sweeps/tradeoff.py:scale=smoke --root=runs/smoke \
       --out=runs/smoke/results    # runs (or resumes) the sweep first: one command per figure
 
 Each run's final evaluation (the last event of its metrics.jsonl with eval/ metrics) becomes
-one row. `tradeoff` plots each metric against codebook size for FSQ and VQ (usage with the
+one row; the seeds of a run (NAME, NAME_seed1, ...: scripts.sweep --seeds) one row of means
+± standard deviations. `tradeoff` plots each metric against codebook size for FSQ and VQ (usage with the
 100% and 50% lines); `levels` plots FSQ runs coloured by their smallest level; `uvim` writes
-UViM's per-task table, figure and pictures (uvim/results.py).
+UViM's oracles per task (uvim/results.py), `uvim_table2` their language models over seeds
+(uvim/table2.py): tables, figure and pictures.
 """
 from __future__ import annotations
 
@@ -17,12 +21,17 @@ import argparse
 import csv
 import json
 import os
+import re
+
+import numpy as np
 
 from fsq.quantizers import make_quantizer
 from fsq.train.writers import evaluated_runs
-from scripts.sweep import run_sweep
+from scripts.sweep import parse_seeds, run_sweep
 from uvim import results as uvim_results
+from uvim import table2 as uvim_table2
 
+SEED_SUFFIX = re.compile(r"_seed\d+$")
 # Plotted when present, in this order: (metric, label, lower is better).
 METRICS = [("eval/recon/fid", "reconstruction FID", True),
            ("eval/recon/psnr", "reconstruction PSNR (dB)", False),
@@ -66,22 +75,46 @@ def collect(root: str) -> list[dict]:
   return list(rows.values())
 
 
+def aggregate(rows: list[dict]) -> list[dict]:
+  """One row per run name without its `_seed{k}` suffix (scripts.sweep --seeds): each metric's
+  mean over the seeds, "seeds" their number and, with more than one, METRIC/sd (the sample
+  standard deviation) and METRIC/seeds (every seed's value, in run-name order)."""
+  groups = {}
+  for row in sorted(rows, key=lambda r: r["run"]):
+    groups.setdefault(SEED_SUFFIX.sub("", row["run"]), []).append(row)
+  out = []
+  for name, members in groups.items():
+    row = {**members[0], "run": name, "seeds": len(members)}
+    for key in sorted({k for m in members for k in m if k.startswith("eval/")}):
+      values = [m[key] for m in members if key in m]
+      row[key] = float(np.mean(values))
+      if len(values) > 1:
+        row[f"{key}/sd"], row[f"{key}/seeds"] = float(np.std(values, ddof=1)), values
+    out.append(row)
+  return out
+
+
+def _cell(row: dict, column: str) -> str:
+  value, sd = row.get(column, ""), row.get(f"{column}/sd")
+  if not isinstance(value, float):
+    return str(value)
+  fmt = ".1%" if column == "eval/recon/usage" else ".3f"
+  return f"{value:{fmt}}" + (f" ± {sd:{fmt}}" if sd is not None else "")
+
+
 def write_tables(rows: list[dict], out: str) -> str:
-  columns = ["run", "quantizer", "codebook_size", "levels", "step"] + [
-      m for m, _, _ in METRICS if any(m in r for r in rows)] + ["eval/recon/perplexity"]
+  metrics = [m for m, _, _ in METRICS if any(m in r for r in rows)] + ["eval/recon/perplexity"]
+  seeds = any(r.get("seeds", 1) > 1 for r in rows)
+  columns = ["run", "quantizer", "codebook_size", "levels", "step"] + ["seeds"] * seeds + metrics
   with open(os.path.join(out, "results.csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, columns, extrasaction="ignore")
+    writer = csv.DictWriter(f, columns + [f"{m}/sd" for m in metrics] * seeds,
+                            extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
   lines = ["| " + " | ".join(c.removeprefix("eval/") for c in columns) + " |",
            "|" + "---|" * len(columns)]
   for row in sorted(rows, key=lambda r: (r["quantizer"], r["codebook_size"])):
-    cells = []
-    for c in columns:
-      value = row.get(c, "")
-      cells.append(f"{value:.1%}" if c == "eval/recon/usage" else
-                   f"{value:.3f}" if isinstance(value, float) else str(value))
-    lines.append("| " + " | ".join(cells) + " |")
+    lines.append("| " + " | ".join(_cell(row, c) for c in columns) + " |")
   table = "\n".join(lines) + "\n"
   with open(os.path.join(out, "results.md"), "w") as f:
     f.write(table)
@@ -104,8 +137,9 @@ def plot(rows: list[dict], out: str, figure: str) -> str:
       for quantizer in sorted({r["quantizer"] for r in rows}):
         runs = sorted((r for r in rows if r["quantizer"] == quantizer and metric in r),
                       key=lambda r: r["codebook_size"])
-        ax.plot([r["codebook_size"] for r in runs], [r[metric] for r in runs], "o-",
-                label=quantizer.upper())
+        ax.errorbar([r["codebook_size"] for r in runs], [r[metric] for r in runs],
+                    yerr=[r.get(f"{metric}/sd", 0.0) for r in runs], fmt="o-", capsize=3,
+                    label=quantizer.upper())
       ax.legend()
     if metric == "eval/recon/usage":
       ax.set_ylim(0.0, 1.05)
@@ -124,20 +158,25 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--root", required=True)
   parser.add_argument("--out", required=True)
-  parser.add_argument("--figure", choices=("tradeoff", "levels", "uvim"), default="tradeoff")
+  parser.add_argument("--figure", choices=("tradeoff", "levels", "uvim", "uvim_table2"),
+                      default="tradeoff")
   parser.add_argument("--sweep", help="run this sweep (scripts.sweep) into --root first")
   parser.add_argument("--parallel", type=int, default=0,
                       help="with --sweep: runs at once (0: by cores, as scripts.sweep)")
+  parser.add_argument("--seeds", type=parse_seeds, default=(0,),
+                      help="with --sweep: seeds, as scripts.sweep; the tables show mean ± sd")
   args = parser.parse_args()
   if args.sweep:
-    run_sweep(args.sweep, args.root, args.parallel)
-  if args.figure == "uvim":
-    rows = uvim_results.collect(args.root)
+    run_sweep(args.sweep, args.root, args.parallel, args.seeds)
+  if args.figure in ("uvim", "uvim_table2"):
+    module = uvim_results if args.figure == "uvim" else uvim_table2
+    rows = module.collect(args.root)
     if not rows:
-      raise SystemExit(f"no finished UViM evaluations under {args.root}")
-    print(uvim_results.write(rows, args.out))
+      raise SystemExit(f"no finished UViM {'oracle' if args.figure == 'uvim' else 'language model'}"
+                       f" evaluations under {args.root}")
+    print(module.write(rows, args.out))
     return
-  rows = collect(args.root)
+  rows = aggregate(collect(args.root))
   if not rows:
     raise SystemExit(f"no finished evaluations under {args.root}")
   os.makedirs(args.out, exist_ok=True)

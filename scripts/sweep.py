@@ -3,13 +3,17 @@
   python -m scripts.sweep --sweep=configs/sweeps/tradeoff.py:scale=embedded --root=runs/tradeoff
   python -m scripts.sweep --sweep=... --root=... --print_commands   # one line per run, for a
                                                                     # cluster scheduler
+  python -m scripts.sweep --sweep=configs/sweeps/tradeoff.py:scale=embedded --root=runs/tradeoff \
+      --seeds=0,1,2                                                 # every run with 3 seeds
 A sweep file's get_sweep(arg) lists runs {"name", "config", "overrides", "after" (optional:
 names of runs of the same sweep it needs, e.g. a Stage II run after its tokenizer)}; run NAME
 trains in ROOT/NAME, and "{root}" in its config or overrides reads ROOT. Finished runs (a
 checkpoint and an evaluation at their total_steps) are skipped; an interrupted run resumes
 from its checkpoint, because scripts.train does. --parallel runs that many at once (default:
 as many as fit the cores, each given its share of threads); a run starts once every run it
-needs has finished, and is skipped if one of them failed.
+needs has finished, and is skipped if one of them failed. --seeds repeats the whole sweep per
+seed, seed by seed: seed 0 is the sweep as written, seed k renames each run NAME_seed{k}, sets
+its config's seed to k and makes it wait for the seed-k runs it needs.
 """
 from __future__ import annotations
 
@@ -21,19 +25,36 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent import futures
 
 from fsq.train.checkpoint import Checkpointer
 from fsq.train.writers import has_evaluation
 
 
-def load_sweep(spec: str) -> list[dict]:
-  """The runs of `spec` (FILE.py[:ARG]) in an order where each comes after the runs it needs."""
+def with_seeds(runs: list[dict], seeds: Sequence[int]) -> list[dict]:
+  """`runs` once per seed: seed 0 as they are, seed k as NAME_seed{k} with config seed k."""
+  out = []
+  for seed in seeds:
+    suffix = f"_seed{seed}" if seed else ""
+    for run in runs:
+      copy = {**run, "name": run["name"] + suffix}
+      if seed:
+        copy["overrides"] = {**run.get("overrides", {}), "seed": seed}
+        if run.get("after"):
+          copy["after"] = [name + suffix for name in run["after"]]
+      out.append(copy)
+  return out
+
+
+def load_sweep(spec: str, seeds: Sequence[int] = (0,)) -> list[dict]:
+  """The runs of `spec` (FILE.py[:ARG]) for each seed, in the sweep's order, each moved after the
+  runs it needs."""
   path, _, arg = spec.partition(":")
   module_spec = importlib.util.spec_from_file_location("sweep", path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
-  runs = module.get_sweep(arg or None)
+  runs = with_seeds(module.get_sweep(arg or None), seeds)
   names = [run["name"] for run in runs]
   if len(set(names)) != len(names):
     raise ValueError(f"sweep {spec} has duplicate run names: {names}")
@@ -43,8 +64,8 @@ def load_sweep(spec: str) -> list[dict]:
     if not ready:
       stuck = {r["name"]: r.get("after") for r in runs if r["name"] not in placed}
       raise ValueError(f"sweep {spec}: runs wait on unknown runs or on each other: {stuck}")
-    ordered += ready
-    placed |= {r["name"] for r in ready}
+    ordered.append(ready[0])
+    placed.add(ready[0]["name"])
   return ordered
 
 
@@ -85,9 +106,10 @@ def run_one(run: dict, root: str, threads: int) -> tuple[str, int, float]:
   return run["name"], status, time.time() - start
 
 
-def run_sweep(spec: str, root: str, parallel: int = 0) -> None:
-  """Trains every unfinished run of the sweep `spec` below `root`; exits if any fails."""
-  runs = load_sweep(spec)
+def run_sweep(spec: str, root: str, parallel: int = 0, seeds: Sequence[int] = (0,)) -> None:
+  """Trains every unfinished run of the sweep `spec` (for each seed) below `root`; exits if any
+  fails."""
+  runs = load_sweep(spec, seeds)
   done = {run["name"] for run in runs if finished(os.path.join(root, run["name"]))}
   todo = [run for run in runs if run["name"] not in done]
   print(f"{len(done)} of {len(runs)} runs finished already; running {len(todo)}")
@@ -101,7 +123,9 @@ def run_sweep(spec: str, root: str, parallel: int = 0) -> None:
         todo.remove(run)
         skipped.append(run["name"])
         print(f"{run['name']}: skipped, a run it needs failed", flush=True)
-      for run in [r for r in todo if set(r.get("after", ())) <= done]:
+      # The first ready runs in the sweep's order, no more than run at once: a run whose needs
+      # finish early (a language model after its oracle) goes before the later oracles.
+      for run in [r for r in todo if set(r.get("after", ())) <= done][:parallel - len(running)]:
         todo.remove(run)
         running[pool.submit(run_one, run, root, max(1, cores // parallel))] = run
       if not running:
@@ -121,20 +145,33 @@ def run_sweep(spec: str, root: str, parallel: int = 0) -> None:
              + (f"; skipped after them: {', '.join(skipped)}" if skipped else ""))
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+  """"0,1,2" -> (0, 1, 2); distinct integers >= 0."""
+  try:
+    seeds = tuple(int(part) for part in text.split(","))
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}")
+  if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+    raise argparse.ArgumentTypeError(f"seeds must be distinct integers >= 0, got {text!r}")
+  return seeds
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--sweep", required=True, help="configs/sweeps/FILE.py[:ARG]")
   parser.add_argument("--root", required=True, help="one workdir per run below it")
   parser.add_argument("--parallel", type=int, default=0, help="runs at once (0: by cores)")
+  parser.add_argument("--seeds", type=parse_seeds, default=(0,),
+                      help="comma-separated seeds, each a copy of the sweep (default 0)")
   parser.add_argument("--print_commands", action="store_true")
   args = parser.parse_args()
   if args.print_commands:
-    for run in load_sweep(args.sweep):  # In dependency order.
+    for run in load_sweep(args.sweep, args.seeds):  # In dependency order.
       after = run.get("after")
       print(shlex.join(command(run, args.root)) + (f"  # after: {' '.join(after)}" if after
                                                     else ""))
     return
-  run_sweep(args.sweep, args.root, args.parallel)
+  run_sweep(args.sweep, args.root, args.parallel, args.seeds)
 
 
 if __name__ == "__main__":

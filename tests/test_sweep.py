@@ -81,6 +81,12 @@ def test_runs_come_after_the_runs_they_need(tmp_path):
   s2, tok = sweep.command(sweep.load_sweep(spec)[1], "/R"), sweep.command(runs[1], "/R")
   assert "--config=c:tokenizer=/R/tok" in s2 and "--workdir=/R/s2" in s2
   assert "--config.data.dir=/R/data" in tok
+  # The sweep's order where the needs allow it: a language model runs before the next oracle.
+  keep = _write_sweep(tmp_path / "k.py", [{"name": "lm1", "config": "c", "after": ["o1"]},
+                                          {"name": "o1", "config": "c"},
+                                          {"name": "o2", "config": "c"},
+                                          {"name": "lm2", "config": "c", "after": ["o2"]}])
+  assert [r["name"] for r in sweep.load_sweep(keep)] == ["o1", "lm1", "o2", "lm2"]
   cycle = _write_sweep(tmp_path / "c.py", [{"name": "a", "config": "c", "after": ["b"]},
                                            {"name": "b", "config": "c", "after": ["a"]}])
   with pytest.raises(ValueError, match="wait on unknown runs or on each other"):
@@ -110,3 +116,28 @@ def test_the_embedded_tradeoff_grid_starts_with_its_largest_codebooks():
   assert vqvae.get_config(runs[1]["config"].partition(":")[2]).quantizer.codebook_size == 2**14
   levels = sweep.load_sweep("configs/sweeps/levels.py:scale=embedded")
   assert all(r["overrides"] == runs[0]["overrides"] for r in levels)  # The same VQ-VAE runs.
+
+
+def test_seeds_copy_the_sweep_and_reproduce_averages_them(tmp_path):
+  runs = [{"name": "tok", "config": "c", "overrides": {"lr": 1}},
+          {"name": "s2", "config": "c", "after": ["tok"]}]
+  spec = _write_sweep(tmp_path / "s.py", runs)
+  seeded = sweep.load_sweep(spec, seeds=(0, 2))
+  assert [r["name"] for r in seeded] == ["tok", "s2", "tok_seed2", "s2_seed2"]
+  assert seeded[0] == runs[0] and seeded[2]["overrides"] == {"lr": 1, "seed": 2}
+  assert seeded[3]["after"] == ["tok_seed2"]
+  with pytest.raises(Exception, match="distinct integers"):
+    sweep.parse_seeds("1,1")
+  rows = [{"run": "fsq_64", "quantizer": "fsq", "codebook_size": 64, "eval/recon/psnr": 26.0},
+          {"run": "fsq_64_seed1", "quantizer": "fsq", "codebook_size": 64,
+           "eval/recon/psnr": 27.0},
+          {"run": "fsq_64_seed2", "quantizer": "fsq", "codebook_size": 64,
+           "eval/recon/psnr": 28.0},
+          {"run": "vq_64", "quantizer": "vq", "codebook_size": 64, "eval/recon/psnr": 25.0}]
+  fsq, vq = reproduce.aggregate(rows)
+  assert fsq["run"] == "fsq_64" and fsq["seeds"] == 3 and fsq["eval/recon/psnr"] == 27.0
+  assert fsq["eval/recon/psnr/sd"] == 1.0 and fsq["eval/recon/psnr/seeds"] == [26.0, 27.0, 28.0]
+  assert vq["seeds"] == 1 and "eval/recon/psnr/sd" not in vq
+  table = reproduce.write_tables([fsq, vq], str(tmp_path))
+  assert "| fsq_64 | fsq | 64 |  |  | 3 | 27.000 ± 1.000 |" in table
+  assert "| vq_64 | vq | 64 |  |  | 1 | 25.000 |" in table

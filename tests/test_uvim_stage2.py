@@ -68,3 +68,32 @@ def test_lm_refuses_an_oracle_of_another_task_or_size(lm_run):
     make_stage(uvim_lm.get_config(f"oracle={config.oracle},task=panoptic,runlocal"))
   with pytest.raises(ValueError, match="res=32"):
     make_stage(uvim_lm.get_config(f"oracle={config.oracle},task=depth,runlocal,res=64"))
+
+
+def test_the_paper_variant_trains_on_mock_data_from_a_pretrained_vit(tmp_path):
+  """configs/uvim_lm.py variant=paper on NYU Depth v2 (TFDS mock data) over a paper-variant
+  oracle, its encoder loaded from a ViT .npz made here; widths and image size shrunk."""
+  import tensorflow_datasets as tfds
+  from configs import uvim_oracle
+  from test_uvim_stage1 import PAPER_TINY
+  from test_uvim_vit_init import DEPTH, bv_vit, save
+  config = uvim_oracle.get_config("task=depth,variant=paper")
+  apply_overrides(config, PAPER_TINY)
+  vit = save(tmp_path, bv_vit(4))
+  with tfds.testing.mock_data(num_examples=5, policy=tfds.testing.MockPolicy.USE_CODE):
+    train(make_stage(config), config, str(tmp_path / "oracle"), devices=jax.devices()[:1])
+    config = uvim_lm.get_config(f"oracle={tmp_path}/oracle,task=depth,variant=paper,res=64,"
+                                f"model_init={vit}")
+    apply_overrides(config, PAPER_TINY[:6] + [
+        "model.patch_size=4", "model.width=16", f"model.encoder_depth={DEPTH}",
+        "model.decoder_depth=1", "model.mlp_dim=32", "model.num_heads=2",
+        "evals.lm.network=", "evals.oracle.network=", "evals.context_only.network="])
+    stage = make_stage(config)
+    state = train(stage, config, str(tmp_path / "lm"), devices=jax.devices()[:1])
+  final = {k: v for e in read_metrics(str(tmp_path / "lm")) if e["step"] == 1
+           for k, v in e.items()}
+  assert np.isfinite(final["train/loss"]) and np.isfinite(final["eval/lm/rmse"])
+  assert np.isfinite(final["eval/bits/bits_per_token"])
+  # One step at lr 0 (warmup starts at 0) leaves the loaded encoder as it was in the file.
+  np.testing.assert_allclose(state.train.params["encoder"]["norm"]["scale"],
+                             bv_vit(4)["Transformer/encoder_norm/scale"], atol=1e-6)

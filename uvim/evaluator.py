@@ -8,7 +8,10 @@ baseline, fitted on `baseline_examples` training examples (no model involved). `
 names more predict methods whose predictions join the picture as rows (e.g. the oracle's
 picture: image | target | oracle | context only). `agreement` names a stage method giving
 reference codes (B, g, g), e.g. a language model's oracle's: the fraction of the predicted
-codes equal to them is `code_agreement`.
+codes equal to them is `code_agreement`. `reference` (keys of `config.data.eval`, e.g. another
+split) makes colourisation's FID compare the predictions with those images instead of the
+batches' own: the ColTran FID-5k protocol colourises one 5k block of ImageNet validation and
+compares it with a disjoint 5k block (arXiv 2309.15505, Sec. 4.2; UViM).
 """
 from __future__ import annotations
 
@@ -35,7 +38,8 @@ class Evaluator:
 
   def __init__(self, stage: Any, *, batch_size: int, seed: int, pred: str = "predict",
                network: str = "", weights: str = "", baseline_examples: int = 256,
-               show_also: tuple[str, ...] = (), agreement: str = ""):
+               show_also: tuple[str, ...] = (), agreement: str = "",
+               reference: dict | None = None):
     del seed
     self.task, self.codebook_size = stage.task, stage.codebook_size
     if pred == "baseline":
@@ -48,6 +52,10 @@ class Evaluator:
     self.show_also = [getattr(stage, name) for name in show_also]
     self.reference_codes = getattr(stage, agreement) if agreement else None
     self.features = networks.fid_feature_fn(network, weights) if network else None
+    self.reference = None
+    if reference and network:
+      self.reference = data_lib.make_source({**stage.config.data.eval.to_dict(), **dict(reference)})
+    self.batch_size = batch_size
 
   def run(self, state: Any, batches: Iterable[dict[str, jax.Array]]
           ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -68,7 +76,8 @@ class Evaluator:
           agreed += float(np.sum(same[mask]) / same[0].size)
           count += int(mask.sum())
       if fid_stats is not None and mask.any():
-        fid_stats[0].update(self.features(host["image"][mask]))
+        if self.reference is None:
+          fid_stats[0].update(self.features(host["image"][mask]))
         fid_stats[1].update(self.features(self.task.show(prediction)[mask]))
       if grid is None:
         n = min(8, len(mask))
@@ -82,6 +91,9 @@ class Evaluator:
     if count:
       result["code_agreement"] = agreed / count
     if fid_stats is not None:
+      if self.reference is not None:
+        for batch in data_lib.eval_batches(self.reference, global_batch_size=self.batch_size):
+          fid_stats[0].update(self.features(batch["image"][batch["mask"]]))
       real, predicted = (s.result() for s in fid_stats)
       result["fid"] = frechet_distance(*predicted, *real)
     return result, {"predictions": grid}

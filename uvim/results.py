@@ -25,7 +25,8 @@ TASK_METRICS = {"depth": [("rmse", "RMSE (m)", True), ("abs_rel", "abs-rel", Tru
 EVALUATIONS = (("oracle", "oracle"), ("context_only", "context only"), ("baseline", "baseline"))
 
 
-def _quantizer(config: dict) -> str:
+def quantizer_name(config: dict) -> str:
+  """The oracle's quantizer as a table cell: "FSQ 5-5-5", "VQ 128, no splitting"."""
   quantizer = config["quantizer"]
   if quantizer["name"] == "fsq":
     return "FSQ " + "-".join(map(str, quantizer["levels"]))
@@ -42,7 +43,7 @@ def collect(root: str) -> list[dict]:
     variables = load_frozen(workdir).variables
     counts = {k: sum(int(np.size(x)) for x in jax.tree.leaves(v)) for k, v in variables.items()}
     rows.append({"run": name, "workdir": workdir, "task": config["task"]["name"],
-                 "quantizer": _quantizer(config), "context": config["context"],
+                 "quantizer": quantizer_name(config), "context": config["context"],
                  "seed": config["seed"], "params": counts.pop("params"),
                  "show_also": config["evals"]["oracle"].get("show_also", []),
                  "state": sum(counts.values()), **final})
@@ -82,16 +83,23 @@ def table(rows: list[dict]) -> str:
   return "\n".join(out)
 
 
-def plot(rows: list[dict], path: str) -> None:
-  """Per task, the first metric of each run's oracle, context-only floor and baseline; then
-  each run's codebook usage (log scale)."""
+def task_figure(rows: list[dict]):
+  """(figure, axes, tasks): one panel per task present in `rows`, in TASK_METRICS' order, and
+  one more at the end."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   tasks = [t for t in TASK_METRICS if any(r["task"] == t for r in rows)]
-  fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(4.4 * (len(tasks) + 1), 4.0),
+  fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(4.6 * (len(tasks) + 1), 4.2),
                            squeeze=False)
-  for ax, task in zip(axes[0], tasks):
+  return fig, list(axes[0]), tasks
+
+
+def plot(rows: list[dict], path: str) -> None:
+  """Per task, the first metric of each run's oracle, context-only floor and baseline; then
+  each run's codebook usage (log scale)."""
+  fig, axes, tasks = task_figure(rows)
+  for ax, task in zip(axes, tasks):
     runs = [r for r in rows if r["task"] == task]
     metric, label, lower = TASK_METRICS[task][0]
     x = np.arange(len(runs))
@@ -102,7 +110,7 @@ def plot(rows: list[dict], path: str) -> None:
                   ha="right", fontsize=8)
     ax.set_title(f"{task}: {label} ({'lower' if lower else 'higher'} is better)")
     ax.legend(fontsize=8)
-  ax = axes[0][-1]
+  ax = axes[-1]
   ax.bar(np.arange(len(rows)), [r.get("eval/oracle/usage", np.nan) for r in rows])
   ax.set_yscale("log")
   ax.set_xticks(np.arange(len(rows)), [r["run"].removeprefix("oracle_") for r in rows],

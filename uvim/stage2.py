@@ -20,6 +20,7 @@ from fsq.train.optim import make_optimizer
 from fsq.train.state import TrainState, apply_gradients
 from uvim.decode import greedy_decode
 from uvim.lm import LanguageModel, shift_right
+from uvim.vit_init import load_vit_encoder
 
 
 class LMStage(Stage):
@@ -77,6 +78,8 @@ class LMStage(Stage):
     one = {k: v[:1] for k, v in batch.items()}
     codes = jnp.zeros((1, self.model.seq_len), jnp.int32)
     params = self.model.init(rng, self.task.context(one), shift_right(codes))["params"]
+    if self.config.get("model_init"):
+      params = load_vit_encoder(self.config.model_init, params)
     train = TrainState(params=params, opt_state=self.tx.init(params), model_state={},
                        ema_params=params if self.config.ema_decay > 0 else None)
     return Stage2State.create(train, self.oracle, self._checksum)

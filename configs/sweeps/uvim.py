@@ -42,16 +42,23 @@ def _oracles(noise_seeds: int) -> list[dict]:
   return runs
 
 
+def lm_run(oracle: dict, seed: int) -> dict:
+  """The Stage II language model (configs/uvim_lm.py runlocal) of `oracle`, seed `seed`."""
+  return {"name": oracle["name"].replace("oracle_", "lm_", 1) + f"_seed{seed}",
+          "config": f"configs/uvim_lm.py:oracle={{root}}/{oracle['name']},"
+                    f"task={oracle['task']},runlocal",
+          "overrides": {"seed": seed}, "after": [oracle["name"]]}
+
+
+def sweep_run(run: dict) -> dict:
+  """`run` without the keys that only the sweep file reads."""
+  return {k: v for k, v in run.items() if k not in ("task", "lm")}
+
+
 def get_sweep(arg: str | None = None) -> list[dict]:
   """Runs as {"name", "config" (scripts.train's --config), "overrides", "after"}."""
   arg = parse_arg(arg, noise_seeds=1, lm_seeds=0)
   oracles = _oracles(arg.noise_seeds)
-  runs = [{k: v for k, v in run.items() if k not in ("task", "lm")} for run in oracles]
-  for oracle in oracles:
-    for seed in range(arg.lm_seeds if oracle["lm"] else 0):
-      runs.append({
-          "name": oracle["name"].replace("oracle_", "lm_", 1) + f"_seed{seed}",
-          "config": f"configs/uvim_lm.py:oracle={{root}}/{oracle['name']},"
-                    f"task={oracle['task']},runlocal",
-          "overrides": {"seed": seed}, "after": [oracle["name"]]})
-  return runs
+  return [sweep_run(run) for run in oracles] + [
+      lm_run(oracle, seed) for oracle in oracles if oracle["lm"]
+      for seed in range(arg.lm_seeds)]
