@@ -18,8 +18,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from fsq import data as data_lib
 from fsq.data.tokens import read_manifest
 from fsq.quantizers import QUANTIZERS, make_quantizer
+from fsq.train import evaluation
 
 
 class ConfigError(ValueError):
@@ -156,9 +158,9 @@ def split_config_flags(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 @dataclasses.dataclass
 class Check:
-  """One named validation; `fn(config)` returns an error message or None."""
+  """One named validation; `fn(config)` returns an error message, a list of them, or None."""
   name: str
-  fn: Callable[[ml_collections.ConfigDict], str | None]
+  fn: Callable[[ml_collections.ConfigDict], str | list[str] | None]
 
 
 def check_quantizer(config: ml_collections.ConfigDict) -> str | None:
@@ -178,21 +180,58 @@ def check_quantizer(config: ml_collections.ConfigDict) -> str | None:
 
 
 def check_batch(config: ml_collections.ConfigDict, device_count: int,
-                process_count: int) -> str | None:
-  for key in ("batch_size", "eval_batch_size"):
-    size = config.get(key)
-    if size is not None and (size <= 0 or size % device_count or size % process_count):
-      return (f"{key}={size} must be a positive multiple of the device count {device_count} "
-              f"({process_count} process(es)); set --config.{key} accordingly.")
-  return None
+                process_count: int) -> list[str]:
+  return [f"{key}={size} must be a positive multiple of the device count {device_count} "
+          f"({process_count} process(es)); set --config.{key} accordingly."
+          for key in ("batch_size", "eval_batch_size")
+          if (size := config.get(key)) is not None
+          and (size <= 0 or size % device_count or size % process_count)]
 
 
-def check_steps(config: ml_collections.ConfigDict) -> str | None:
-  if config.total_steps <= 0:
-    return f"total_steps must be positive, got {config.total_steps}."
-  for key in ("log_every", "eval_every", "checkpoint_every"):
-    if config[key] <= 0:
-      return f"{key} must be positive, got {config[key]}."
+def check_steps(config: ml_collections.ConfigDict) -> list[str]:
+  return [f"{key} must be positive, got {config[key]}."
+          for key in ("total_steps", "log_every", "eval_every", "checkpoint_every")
+          if config[key] <= 0]
+
+
+def check_data(config: ml_collections.ConfigDict) -> list[str]:
+  """Opens every source the run reads (no example is read) and finds every evaluator's module:
+  unknown names, bad options and unprepared TFDS datasets show before anything is written."""
+  sources = {}
+  if config.data.train.get("name") != "tokens":  # check_token_cache reads the cache's manifest.
+    sources["data.train"] = config.data.train.to_dict()
+  problems = []
+  for name, cfg in config.get("evals", {}).items():
+    try:
+      found = importlib.util.find_spec(cfg.get("type", ""))
+    except (ImportError, ValueError):
+      found = None
+    if found is None:
+      problems.append(f"evals.{name}.type={cfg.get('type')!r} is not a module; set it to one "
+                      f"such as fsq.evaluators.reconstruction.")
+    sources.setdefault(f"evals.{name}.data" if cfg.get("data") else "data.eval",
+                       evaluation.data_config(config, name))
+  failures: dict[str, list[str]] = {}  # One line for one dataset missing for train and eval.
+  for where, source in sources.items():
+    try:
+      data_lib.make_source(source)
+    except (ValueError, TypeError, OSError) as e:
+      failures.setdefault(str(e), []).append(where)
+  return problems + [f"{', '.join(wheres)}: {e}" for e, wheres in failures.items()]
+
+
+def check_workdir(path: str) -> str | None:
+  """Whether `path` is, or can be created as, a directory this process can write (nothing is
+  created)."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    return f"workdir {path!r} is a file; pass a directory (new to start a run, a run's to resume)."
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    return f"workdir {path!r} is below the file {existing!r}; pass a path below a directory."
+  if not os.access(existing, os.W_OK | os.X_OK):
+    return f"workdir {path!r}: {existing!r} is not writable; pass a workdir you can write to."
   return None
 
 
@@ -216,13 +255,17 @@ def validate(config: ml_collections.ConfigDict, device_count: int, process_count
              extra: tuple[Check, ...] = ()) -> None:
   """Raises ConfigError listing every problem of `config` (common checks + a stage's own)."""
   checks = [Check("steps", check_steps),
-            Check("batch", lambda c: check_batch(c, device_count, process_count))]
+            Check("batch", lambda c: check_batch(c, device_count, process_count)),
+            Check("data", check_data)]
   if "quantizer" in config:
     checks.append(Check("quantizer", check_quantizer))
   if "tokenizer" in config:
     checks.append(Check("tokenizer", lambda c: check_workdir_exists(c.tokenizer, "tokenizer")))
   if config.data.train.get("name") == "tokens":
     checks.append(Check("token_cache", lambda c: check_token_cache(c.data.train.path)))
-  problems = [msg for check in (*checks, *extra) if (msg := check.fn(config))]
+  problems = []
+  for check in (*checks, *extra):
+    found = check.fn(config)
+    problems.extend([found] if isinstance(found, str) else found or [])
   if problems:
     raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

@@ -5,15 +5,19 @@
   python -m scripts.reproduce --root=runs/uvim --out=docs/results/uvim_oracle --figure=uvim
   python -m scripts.reproduce --root=runs/uvim_table2 --out=docs/results/uvim_table2 \
       --figure=uvim_table2                                                         # Table 2
+  python -m scripts.reproduce --root=runs/tradeoff --out=docs/results/usage_drop \
+      --figure=usage_drop                                     # FSQ's usage above 2^10
   python -m scripts.reproduce --sweep=configs/sweeps/tradeoff.py:scale=smoke --root=runs/smoke \
-      --out=runs/smoke/results    # runs (or resumes) the sweep first: one command per figure
+      --out=runs/smoke/results --figure=smoke  # runs (or resumes) the sweep first: the main job
 
 Each run's final evaluation (the last event of its metrics.jsonl with eval/ metrics) becomes
 one row; the seeds of a run (NAME, NAME_seed1, ...: scripts.sweep --seeds) one row of means
-± standard deviations. `tradeoff` plots each metric against codebook size for FSQ and VQ (usage with the
-100% and 50% lines); `levels` plots FSQ runs coloured by their smallest level; `uvim` writes
-UViM's oracles per task (uvim/results.py), `uvim_table2` their language models over seeds
-(uvim/table2.py): tables, figure and pictures.
+± standard deviations. `tradeoff` plots each metric against codebook size per quantizer (usage
+with the 100% and 50% lines); `levels` plots FSQ runs coloured by their smallest level;
+`smoke` is the main job's write-up (fsq/studies/smoke.py: table, curves, labelled
+reconstructions); `uvim` writes UViM's oracles per task (uvim/results.py), `uvim_table2` their
+language models over seeds (uvim/table2.py): tables, figure and pictures; `usage_drop` FSQ's
+usage and level statistics against steps per bound (fsq/studies/usage_drop.py).
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import re
 import numpy as np
 
 from fsq.quantizers import make_quantizer
+from fsq.studies import smoke, usage_drop
 from fsq.train.writers import evaluated_runs
 from scripts.sweep import parse_seeds, run_sweep
 from uvim import results as uvim_results
@@ -41,10 +46,10 @@ METRICS = [("eval/recon/fid", "reconstruction FID", True),
 
 
 def _quantizer_row(config: dict) -> dict:
-  """The quantizer columns of a run's config.json."""
+  """The quantizer columns of a run's config.json; FSQ with iFSQ's bound is "ifsq"."""
   quantizer = config["quantizer"]
   levels = quantizer.get("levels")  # FSQ's only.
-  return {"quantizer": quantizer["name"],
+  return {"quantizer": "ifsq" if quantizer.get("bound") == "ifsq" else quantizer["name"],
           "codebook_size": make_quantizer(**quantizer).codebook_size,
           "levels": "-".join(map(str, levels)) if levels else "",
           "d": len(levels) if levels else "", "min_level": min(levels) if levels else ""}
@@ -158,8 +163,9 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--root", required=True)
   parser.add_argument("--out", required=True)
-  parser.add_argument("--figure", choices=("tradeoff", "levels", "uvim", "uvim_table2"),
-                      default="tradeoff")
+  parser.add_argument("--figure", default="tradeoff",
+                      choices=("tradeoff", "levels", "smoke", "uvim", "uvim_table2",
+                               "usage_drop"))
   parser.add_argument("--sweep", help="run this sweep (scripts.sweep) into --root first")
   parser.add_argument("--parallel", type=int, default=0,
                       help="with --sweep: runs at once (0: by cores, as scripts.sweep)")
@@ -168,6 +174,19 @@ def main():
   args = parser.parse_args()
   if args.sweep:
     run_sweep(args.sweep, args.root, args.parallel, args.seeds)
+  if args.figure == "smoke":
+    rows = collect(args.root)
+    if not rows:
+      raise SystemExit(f"no finished evaluations under {args.root}")
+    print(smoke.write(rows, args.root, args.out))
+    print(f"wrote {args.out}/results.md, smoke.png and reconstructions.png")
+    return
+  if args.figure == "usage_drop":
+    rows = usage_drop.collect(args.root)
+    if not rows:
+      raise SystemExit(f"no FSQ evaluations with level statistics under {args.root}")
+    print(usage_drop.write(rows, args.out))
+    return
   if args.figure in ("uvim", "uvim_table2"):
     module = uvim_results if args.figure == "uvim" else uvim_table2
     rows = module.collect(args.root)

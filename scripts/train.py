@@ -10,18 +10,25 @@ clusters): run the same command on every host; with --coordinator_address, --num
 --process_id (or --distributed, for the environment jax.distributed.initialize reads on
 SLURM/TPU) the hosts form one data-parallel run. Rerunning the command resumes from the
 workdir's latest checkpoint.
+
+Exit status: 0 when the run has trained all its steps; 143 (128 + SIGTERM) when SIGTERM
+stopped it after saving a checkpoint (rerun to resume); 1 for a config mistake (every problem
+listed, nothing written to the workdir) or a NaN/Inf loss or state.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 import jax
 
-from fsq.config import ConfigError, apply_overrides, load_config_file, split_config_flags, validate
+from fsq.config import (Check, ConfigError, apply_overrides, check_workdir, load_config_file,
+                        split_config_flags, validate)
 from fsq.stages import make_stage
-from fsq.train.loop import train
+from fsq.train.loop import NonFiniteError, Preempted, train
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -50,18 +57,30 @@ def initialize_distributed(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
   args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+  # TensorFlow, imported later for TFDS and TensorBoard files only (it computes nothing of the
+  # run), prints its oneDNN notice once per shared library at import unless oneDNN is off.
+  os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
   # Our progress at INFO; the libraries' (orbax logs every save step by step) at WARNING.
-  logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+  # force: importing orbax already configured logging (absl's first log calls basicConfig).
+  logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
+                      force=True)
   logging.getLogger("fsq").setLevel(logging.INFO)
   initialize_distributed(args)
   try:
     config = load_config_file(args.config)
     apply_overrides(config, overrides)
-    validate(config, jax.device_count(), jax.process_count())
+    validate(config, jax.device_count(), jax.process_count(),
+             extra=(Check("workdir", lambda c: check_workdir(args.workdir)),))
     stage = make_stage(config)
   except (ConfigError, ValueError, TypeError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
-  train(stage, config, args.workdir)
+  try:
+    train(stage, config, args.workdir)
+  except (ConfigError, NonFiniteError) as e:
+    sys.exit(f"error: {e}")
+  except Preempted:
+    sys.exit(128 + signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
+import sys
 import time
 
 import jax
@@ -22,7 +24,7 @@ from fsq.config import validate
 from fsq.evaluators.scenes_features import DEFAULT_WEIGHTS, export_weights
 from fsq.stages import make_stage
 from fsq.stages.restore import load_frozen
-from fsq.train.loop import train
+from fsq.train.loop import Preempted, train
 from fsq.train.writers import read_metrics
 
 
@@ -39,7 +41,10 @@ def main() -> None:
   config = scenes_classifier.get_config(args.config_arg)
   validate(config, jax.device_count(), jax.process_count())
   start = time.time()
-  train(make_stage(config), config, args.workdir)
+  try:
+    train(make_stage(config), config, args.workdir)
+  except Preempted:  # Saved; the same command resumes. No weights from an unfinished run.
+    sys.exit(128 + signal.SIGTERM)
   seconds = time.time() - start
   frozen = load_frozen(args.workdir)
   export_weights(frozen["params"], frozen["config"], args.output)

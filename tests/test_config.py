@@ -72,3 +72,24 @@ def test_stage_two_without_tokenizer_workdir(tmp_path):
     validate(config, 1, 1)
   with pytest.raises(ConfigError, match="tokenizer is not set"):
     validate(maskgit_transformer.get_config("runlocal"), 1, 1)
+
+
+@pytest.mark.parametrize("module,arg", [("vqvae", "quantizer=fsq"),
+                                        ("maskgit_tokenizer", "quantizer=fsq"),
+                                        ("uvim_oracle", "quantizer=fsq,runlocal")])
+def test_every_fsq_config_takes_the_ifsq_bound(module, arg):
+  import importlib
+
+  import jax
+
+  from fsq.quantizers import make_quantizer
+  config = importlib.import_module(f"configs.{module}").get_config(arg)
+  assert config.quantizer.bound == "tanh"  # The paper's, by default.
+  config.quantizer.bound = "ifsq"
+  layer = make_quantizer(**config.quantizer)
+  z = jax.numpy.full((1, layer.latent_dim), 0.5)
+  variables = layer.init(jax.random.key(0), z)
+  assert layer.bind(variables).fsq.bound_name == "ifsq"
+  with pytest.raises(ValueError, match="bound must be one of"):
+    config.quantizer.bound = "sigmoid"
+    make_quantizer(**config.quantizer).init(jax.random.key(0), z)

@@ -69,11 +69,12 @@ def test_recommended_levels_and_typo():
     levels_for_codebook_size(2**13)
 
 
+@pytest.mark.parametrize("bound", ["tanh", "ifsq"])
 @pytest.mark.parametrize("shift", ["atanh", "tan"])
 @pytest.mark.parametrize("symmetric", [False, True])
 @pytest.mark.parametrize("level", [2, 3, 4, 5, 6, 7, 8, 15, 16])
-def test_every_level_gives_exactly_l_values(level, symmetric, shift):
-  q = FSQ([level], shift=shift, symmetric=symmetric)
+def test_every_level_gives_exactly_l_values(level, symmetric, shift, bound):
+  q = FSQ([level], shift=shift, symmetric=symmetric, bound=bound)
   z = jnp.linspace(-30.0, 30.0, 200_001)[:, None]
   codes = np.asarray(q.quantize(z))
   assert not np.isnan(codes).any()
@@ -87,9 +88,25 @@ def test_every_level_gives_exactly_l_values(level, symmetric, shift):
   assert np.isfinite(np.asarray(grad)).all()
 
 
-def test_zero_maps_to_code_zero():
+@pytest.mark.parametrize("bound", ["tanh", "ifsq"])
+def test_zero_maps_to_code_zero(bound):
   for levels in ([8, 5, 5, 5], [2, 4, 6]):
-    np.testing.assert_array_equal(FSQ(levels).quantize(jnp.zeros((1, len(levels)))), 0.0)
+    np.testing.assert_array_equal(
+        FSQ(levels, bound=bound).quantize(jnp.zeros((1, len(levels)))), 0.0)
+
+
+def test_ifsq_bound_is_the_sigmoid_and_spreads_normal_inputs_less():
+  """bound="ifsq" is 2 sigmoid(1.6 z) - 1 scaled like tanh; for N(0, 1) inputs it puts less
+  mass on the outer levels than tanh does (the encoder's real distribution decides which
+  is uniform)."""
+  levels = [7, 5]
+  z = jax.random.normal(jax.random.key(4), (100_000, 2))
+  ifsq, tanh = FSQ(levels, bound="ifsq"), FSQ(levels)
+  half_l = (np.array(levels) - 1) * (1 - 1e-3) / 2
+  np.testing.assert_allclose(ifsq.bound(z), (2 * jax.nn.sigmoid(1.6 * z) - 1) * half_l,
+                             rtol=1e-5, atol=1e-6)  # Odd L: no shift.
+  outer = lambda q: float(np.mean(np.abs(np.asarray(q.quantize(z))[:, 0]) == 1.0))
+  assert 0 < outer(ifsq) < 0.7 * outer(tanh)
 
 
 def test_tan_and_atanh_shifts_differ_only_slightly():
@@ -100,9 +117,10 @@ def test_tan_and_atanh_shifts_differ_only_slightly():
   np.testing.assert_array_equal(a[:, 3], t[:, 3])  # Odd L has no shift.
 
 
+@pytest.mark.parametrize("bound", ["tanh", "ifsq"])
 @pytest.mark.parametrize("symmetric", [False, True])
-def test_ste_gradient_equals_bound_derivative(symmetric):
-  q = FSQ([8, 5, 4, 7], symmetric=symmetric)
+def test_ste_gradient_equals_bound_derivative(symmetric, bound):
+  q = FSQ([8, 5, 4, 7], symmetric=symmetric, bound=bound)
   z = jax.random.normal(jax.random.key(1), (64, 4)) * 1.5
   w = jax.random.normal(jax.random.key(2), (64, 4))
   grad_q = jax.grad(lambda x: jnp.sum(w * q.quantize(x)))(z)
@@ -112,10 +130,11 @@ def test_ste_gradient_equals_bound_derivative(symmetric):
   assert float(jnp.abs(grad_q).min()) > 0
 
 
+@pytest.mark.parametrize("bound", ["tanh", "ifsq"])
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
-def test_low_precision_inputs_give_fp32_indices(dtype):
+def test_low_precision_inputs_give_fp32_indices(dtype, bound):
   """bf16 index arithmetic loses integers (1001 -> 1000); FSQ indexes in fp32/int."""
-  q = FSQ([8, 8, 8, 6, 5])
+  q = FSQ([8, 8, 8, 6, 5], bound=bound)
   z = (jax.random.normal(jax.random.key(3), (20000, 5)) * 2).astype(dtype)
   codes_lp, idx_lp = q(z)
   codes_32, idx_32 = q(z.astype(jnp.float32))

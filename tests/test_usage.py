@@ -1,9 +1,12 @@
-"""Codebook usage, perplexity and entropy over batches; dense and sparse counts agree."""
+"""Codebook usage, perplexity and entropy over batches; dense and sparse counts agree; FSQ's
+per-channel level statistics."""
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from fsq import FSQ, CodebookUsage
+from fsq.quantizers.usage import level_usage
 
 
 @pytest.mark.parametrize("dense_limit", [2**24, 1])
@@ -47,3 +50,34 @@ def test_codebook_too_large_to_materialise():
 def test_out_of_range_is_a_clear_error():
   with pytest.raises(ValueError, match=r"\[0, 4\)"):
     CodebookUsage(4).update(np.array([0, 4]))
+
+
+@pytest.mark.parametrize("dense_limit", [2**24, 1])
+def test_level_usage_matches_the_digits_of_fsq_codes(dense_limit):
+  fsq = FSQ([8, 5, 3])
+  z = jax.random.normal(jax.random.key(0), (2000, 3)) * jnp.array([0.5, 1.0, 3.0])
+  codes, indices = fsq(z)
+  usage = CodebookUsage(fsq.codebook_size, dense_limit=dense_limit)
+  usage.update(indices)
+  stats = level_usage(usage, fsq.levels)
+  digits = np.asarray(fsq.codes_to_digits(codes))
+  for i, n in enumerate(fsq.levels):
+    expected = np.bincount(digits[:, i], minlength=n) / len(digits)
+    got = [stats[f"level_mass/c{i}_l{j}"] for j in range(n)]
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+  # The narrow first channel (scale 0.5 through tanh) starves its outer levels; the wide
+  # third piles onto them.
+  outer = [(stats[f"level_mass/c{i}_l0"] + stats[f"level_mass/c{i}_l{n - 1}"]) * n / 2
+           for i, n in enumerate(fsq.levels)]
+  assert outer[0] < 0.5 and outer[2] > 1.2
+  np.testing.assert_allclose(stats["level_outer_ratio"], np.mean(outer))
+
+
+def test_level_usage_of_every_code_once_is_uniform():
+  usage = CodebookUsage(4 * 3)
+  usage.update(np.arange(12))
+  stats = level_usage(usage, [4, 3])
+  assert stats["level_usage"] == 1.0
+  np.testing.assert_allclose([stats["level_entropy"], stats["level_outer_ratio"]], [1.0, 1.0])
+  with pytest.raises(ValueError, match="make 6 codes"):
+    level_usage(usage, [3, 2])

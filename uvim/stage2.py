@@ -18,7 +18,7 @@ from fsq.stages.base import Stage, Stage2State, check_same_data, checksum
 from fsq.stages.restore import load_frozen
 from fsq.train.optim import make_optimizer
 from fsq.train.state import TrainState, apply_gradients
-from uvim.decode import greedy_decode
+from uvim.decode import greedy_decode, sample_decode
 from uvim.lm import LanguageModel, shift_right
 from uvim.vit_init import load_vit_encoder
 
@@ -27,8 +27,9 @@ class LMStage(Stage):
   """Teacher-forced cross-entropy on the oracle's codes (tokens = codes + 1; 0 starts).
 
   The LM reads the task's context of the image (RGB for depth and panoptic, greyscale for
-  colourisation), as the oracle does. Predict methods (uvim/evaluator.py): `predict` (greedy
-  KV-cached codes through the oracle's decoder, with those codes), `predict_oracle` (the
+  colourisation), as the oracle does. Predict methods (uvim/evaluator.py): `predict` (KV-cached
+  codes, greedy or sampled at `config.temperature`, through the oracle's decoder, with those
+  codes), `predict_oracle` (the
   oracle's own reconstruction: the ceiling), `predict_context_only` (every code dropped: the
   floor), `oracle_codes` (for code agreement); `bits` and `tokens_per_example`
   (fsq.evaluators.compression: teacher-forced code length of the held-out codes).
@@ -103,7 +104,12 @@ class LMStage(Stage):
   def _decode(self, state: Stage2State, batch) -> jax.Array:
     variables = {"params": state.train.eval_params()}
     encoded = self.model.apply(variables, self.task.context(batch), method="encode")
-    return greedy_decode(self.model, variables, encoded)
+    if self.config.temperature == 0:
+      return greedy_decode(self.model, variables, encoded)
+    # One key for every batch, as big_vision's UViM predict_fn: the draws differ because the
+    # images do.
+    return sample_decode(self.model, variables, encoded, jax.random.key(self.config.seed),
+                         temperature=self.config.temperature)
 
   def _predict_batch(self, state: Stage2State, variables, batch):
     codes = self._decode(state, batch).reshape(-1, *self.code_shape)
@@ -123,7 +129,7 @@ class LMStage(Stage):
     return jnp.sum(nats, axis=-1) / jnp.log(2.0)
 
   def predict(self, state: Stage2State, batch: dict[str, jax.Array]):
-    """(the task's prediction from the LM's greedy codes, those (B, g, g) codes)."""
+    """(the task's prediction from the LM's decoded codes, those (B, g, g) codes)."""
     return self._predict(state, self.frozen_like(state), batch)
 
   def predict_oracle(self, state: Stage2State, batch: dict[str, jax.Array]):

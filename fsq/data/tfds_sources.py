@@ -28,14 +28,17 @@ class MissingDatasetError(FileNotFoundError):
 def open_tfds(name: str, split: str, data_dir: Optional[str]):
   """`tfds.data_source(name, split)`, never downloading; a clear MissingDatasetError when it is not there."""
   import tensorflow_datasets as tfds  # Here, not at the top: `import fsq.data` stays free of TFDS.
+  # A dataset that is not there: without a data_dir, TFDS opens it and fails on its empty splits (a KeyError).
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
-  except (NotImplementedError, FileNotFoundError) as error:
+  except (NotImplementedError, FileNotFoundError, KeyError) as error:
     builder = tfds.builder(name, data_dir=data_dir)
     where = f"data_dir={data_dir!r}" + (" (the TFDS default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
                                         if data_dir is None else "")
     command = f"tfds build {name} --data_dir=<data_dir> --file_format=array_record"
     if builder.is_prepared():
+      if isinstance(error, KeyError):
+        raise
       raise MissingDatasetError(
           f"TFDS dataset {name!r} is prepared at {builder.data_dir} ({where}) but not as array_record, which random "
           f"access needs: rebuild it with `{command}` or convert it with `tfds convert_format`.") from error

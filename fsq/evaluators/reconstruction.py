@@ -1,7 +1,9 @@
 """Reconstruction evaluator: PSNR, MSE, codebook usage, and optionally FID and class consistency.
 
 The stage provides `reconstruct(state, batch) -> (x_hat (B, H, W, 3) in [-1, 1], indices)`
-(jitted; named by the `pred` option) and `codebook_size`.
+(jitted; named by the `pred` option) and `codebook_size`; with an FSQ quantizer
+(`stage.model.quantizer`), the per-channel level statistics of the codes too
+(fsq.quantizers.usage.level_usage).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from fsq.distributed import to_host
 from fsq.evaluators import networks
 from fsq.evaluators.fid import RunningStatistics, frechet_distance
 from fsq.images import image_grid, to_model_range, to_uint8
-from fsq.quantizers.usage import CodebookUsage
+from fsq.quantizers.fsq import FSQQuantizer
+from fsq.quantizers.usage import CodebookUsage, level_usage
 
 
 def reconstruction_errors(x: jax.Array, x_hat: jax.Array) -> dict[str, jax.Array]:
@@ -42,6 +45,8 @@ class Evaluator:
     self.predict = getattr(stage, pred)
     self.errors = jax.jit(reconstruction_errors)
     self.codebook_size = stage.codebook_size
+    quantizer = getattr(getattr(stage, "model", None), "quantizer", None)
+    self.levels = quantizer.levels if isinstance(quantizer, FSQQuantizer) else None
     self.features = networks.fid_feature_fn(network, weights) if network else None
     self.classify = networks.class_probability_fn(network, weights) if network else None
 
@@ -71,6 +76,8 @@ class Evaluator:
         grid = image_grid([image[:n], to_uint8(x_hat[:n])])
     metrics = {k: v / count for k, v in sums.items()}
     metrics.update(usage.summary())
+    if self.levels is not None:
+      metrics.update(level_usage(usage, self.levels))
     if fid_stats is not None:
       real, reconstructed = (s.result() for s in fid_stats)
       metrics["fid"] = frechet_distance(*reconstructed, *real)

@@ -19,6 +19,9 @@ MAX_CODEBOOK_FLOATS = 2**28
 _INT32_CODES = 2**31  # indices 0 .. 2^31 - 1 fit int32.
 _FP32_DOT_CODES = 2**22  # codebook_size * (d + 1) up to this: indices by an exact fp32 dot.
 SHIFTS = ("atanh", "tan")
+BOUNDS = ("tanh", "ifsq")
+# iFSQ's bound (arXiv 2601.17124): 2 * sigmoid(1.6 z) - 1, which is tanh(0.8 z).
+IFSQ_SLOPE = 1.6
 
 
 def round_ste(x: jax.Array) -> jax.Array:
@@ -51,6 +54,11 @@ class FSQ:
   rounded with a straight-through gradient and rescaled to [-1, 1]. The codebook is the
   product grid of size prod(L_i); it has no parameters.
 
+  Non-finite inputs are not checked (a check would cost a reduction per call): NaN gives NaN
+  codes (the training loop stops on the NaN loss that follows, fsq.train.loop) but an
+  ordinary-looking index; +-Inf saturates to the extreme level, a finite code with zero
+  gradient. Test `jnp.isfinite(z)` first where latents come from outside a training run.
+
   Args:
     levels: number of values per channel, each >= 2 (the paper recommends >= 5).
     eps: margin keeping tanh's range inside the rounding cells.
@@ -58,13 +66,20 @@ class FSQ:
       "tan" (the paper's printed listing); they differ slightly for even L only.
     symmetric: even L gives codes symmetric around 0 (-1, -1 + 2/(L-1), ..., 1) as in
       arXiv 2411.19842, instead of the paper's asymmetric {-L/2, ..., L/2 - 1} / (L/2).
+    bound: "tanh" (the paper's) or "ifsq": iFSQ's `2 * sigmoid(1.6 z) - 1` (arXiv
+      2601.17124), a gentler squashing meant to match the bounded values to the levels. The
+      same level sets, index semantics and guarantees; the shift is rescaled so z = 0 still
+      lands on code 0.
   """
 
   def __init__(self, levels: Sequence[int], eps: float = 1e-3, shift: str = "atanh",
-               symmetric: bool = False):
+               symmetric: bool = False, bound: str = "tanh"):
     self.levels = validate_levels(levels)
     if shift not in SHIFTS:
       raise ValueError(f"shift must be one of {SHIFTS}, got {shift!r}.")
+    if bound not in BOUNDS:
+      raise ValueError(f"bound must be one of {BOUNDS}, got {bound!r}.")
+    self.bound_name = bound
     if not 0.0 <= eps < 1.0:
       raise ValueError(f"eps must be in [0, 1), got {eps}.")
     self.eps, self.shift, self.symmetric = float(eps), shift, bool(symmetric)
@@ -100,10 +115,12 @@ class FSQ:
         # The shift puts z = 0 on code 0. For L = 2 code 0 is the top of the range
         # (ratio > 1, atanh undefined): shift 0 puts the decision threshold at z = 0.
         self._shift = np.arctanh(np.where(ratio < 1, ratio, 0.0))
+    if bound == "ifsq":  # tanh(0.8 (z + shift / 0.8)) = tanh(z' + shift): the same threshold.
+      self._shift = self._shift / (IFSQ_SLOPE / 2)
 
   def __repr__(self) -> str:
     return (f"FSQ(levels={list(self.levels)}, codebook_size={self.codebook_size}, "
-            f"shift={self.shift!r}, symmetric={self.symmetric})")
+            f"shift={self.shift!r}, symmetric={self.symmetric}, bound={self.bound_name!r})")
 
   def _check_last_dim(self, x: jax.Array, what: str) -> None:
     if x.shape[-1:] != (self.num_dimensions,):
@@ -113,9 +130,13 @@ class FSQ:
   def bound(self, z: jax.Array) -> jax.Array:
     """Squashes z (in fp32) so that rounding gives L_i integers per channel, centred on 0."""
     self._check_last_dim(z, "FSQ input")
-    z = jnp.asarray(z, jnp.float32)
-    return (jnp.tanh(z + jnp.asarray(self._shift, jnp.float32))
-            * jnp.asarray(self._half_l, jnp.float32) - jnp.asarray(self._offset, jnp.float32))
+    z = jnp.asarray(z, jnp.float32) + jnp.asarray(self._shift, jnp.float32)
+    if self.bound_name == "ifsq":
+      squashed = 2.0 * jax.nn.sigmoid(IFSQ_SLOPE * z) - 1.0
+    else:
+      squashed = jnp.tanh(z)
+    return (squashed * jnp.asarray(self._half_l, jnp.float32)
+            - jnp.asarray(self._offset, jnp.float32))
 
   def _rounded(self, z: jax.Array) -> jax.Array:
     """round(bound(z)) on the integer grid of digit - center + frac (straight-through)."""
@@ -209,12 +230,14 @@ class FSQQuantizer(nn.Module):
   shift: str = "atanh"
   symmetric: bool = False
   eps: float = 1e-3
+  bound: str = "tanh"
 
   def setup(self):
     if self.num_codebooks < 1 or self.num_stages < 1:
       raise ValueError("num_codebooks and num_stages must be >= 1, got "
                        f"{self.num_codebooks} and {self.num_stages}.")
-    self.fsq = FSQ(self.levels, eps=self.eps, shift=self.shift, symmetric=self.symmetric)
+    self.fsq = FSQ(self.levels, eps=self.eps, shift=self.shift, symmetric=self.symmetric,
+                   bound=self.bound)
     self.inner = self.num_codebooks * self.fsq.num_dimensions
     self.projected = self.dim is not None and self.dim != self.inner
     if self.projected:

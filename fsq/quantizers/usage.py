@@ -54,9 +54,16 @@ class CodebookUsage:
   def num_used(self) -> int:
     return int(np.count_nonzero(self._counts) if self.dense else self._keys.size)
 
+  def used(self) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the codes used at least once, their counts)."""
+    if self.dense:
+      keys = np.flatnonzero(self._counts)
+      return keys, self._counts[keys]
+    return self._keys, self._values
+
   def counts_of_used(self) -> np.ndarray:
     """Counts of the codes used at least once (order unspecified)."""
-    return self._counts[self._counts > 0] if self.dense else self._values
+    return self.used()[1]
 
   def usage(self) -> float:
     """Fraction of the codebook used at least once, in [0, 1]."""
@@ -77,3 +84,32 @@ class CodebookUsage:
   def summary(self) -> dict[str, float]:
     return {"usage": self.usage(), "perplexity": self.perplexity(),
             "entropy_bits": self.entropy_bits(), "num_used": float(self.num_used)}
+
+
+def level_usage(usage: CodebookUsage, levels) -> dict[str, float]:
+  """Per-channel level statistics of FSQ indices (first channel least significant).
+
+  The diagnostic of iFSQ's "activation collapse" (arXiv 2601.17124): `level_usage` (fraction of
+  the (channel, level) pairs used at all), `level_entropy` (mean over channels of the entropy
+  of its levels / log2 L_i: 1 is uniform), `level_outer_ratio` (mean over channels of the mass
+  on the two outermost levels / (2 / L_i): 1 is uniform, < 1 the outer levels are starved) and
+  every channel's level fractions `level_mass/c{i}_l{j}` (level j = the j-th lowest value).
+  """
+  levels = np.asarray(levels, np.int64)
+  if int(np.prod(levels)) != usage.codebook_size:
+    raise ValueError(f"levels {levels.tolist()} make {int(np.prod(levels))} codes, but the "
+                     f"usage counts {usage.codebook_size}.")
+  keys, counts = usage.used()
+  total = max(int(counts.sum()), 1)
+  basis = np.cumprod(np.concatenate([[1], levels[:-1]]))
+  out, used, entropy, outer = {}, 0, [], []
+  for i, n in enumerate(levels):
+    mass = np.bincount((keys // basis[i]) % n, weights=counts, minlength=n) / total
+    used += int(np.count_nonzero(mass))
+    p = mass[mass > 0]
+    entropy.append(float(-np.sum(p * np.log2(p)) / np.log2(n)))
+    outer.append(float((mass[0] + mass[-1]) / (2.0 / n)))
+    out.update({f"level_mass/c{i}_l{j}": float(m) for j, m in enumerate(mass)})
+  out.update(level_usage=used / float(levels.sum()), level_entropy=float(np.mean(entropy)),
+             level_outer_ratio=float(np.mean(outer)))
+  return out

@@ -11,28 +11,55 @@ import numpy as np
 
 log = logging.getLogger("fsq")
 
-def _tensorboard_writer(workdir: str):
-  """clu's TensorBoard writer, or None without TensorFlow (training does not need it)."""
+def _tensorboard_writer(workdir: str, start_step: int):
+  """clu's TensorBoard writer, or None without TensorFlow (training does not need it); the
+  event files already there keep only their events up to `start_step`."""
   try:
     from clu import metric_writers  # Imports TensorFlow.
   except ImportError:
     log.info("TensorFlow/TensorBoard not installed: no TensorBoard event files.")
     return None
-  return metric_writers.SummaryWriter(os.path.join(workdir, "tensorboard"))
+  folder = os.path.join(workdir, "tensorboard")
+  if os.path.isdir(folder):
+    for name in sorted(os.listdir(folder)):
+      if name.startswith("events.out.tfevents"):
+        _drop_events_after(os.path.join(folder, name), start_step)
+  return metric_writers.SummaryWriter(folder)
+
+
+def _drop_events_after(path: str, step: int) -> None:
+  """Rewrites the event file `path` without its events after `step`, and without a record torn
+  by a kill; TensorBoard shows every point of every file, so a resumed run re-logging those
+  steps would otherwise show two points per step."""
+  import tensorflow as tf
+  records = []
+  try:
+    for record in tf.data.TFRecordDataset(path):
+      records.append(record.numpy())
+  except tf.errors.DataLossError:
+    pass  # A torn last record: what was read before it stays.
+  kept = [r for r in records if tf.compat.v1.Event.FromString(r).step <= step]
+  if len(kept) == len(records) and os.path.getsize(path) == sum(len(r) + 16 for r in records):
+    return  # Nothing to drop (16 bytes of framing per TFRecord).
+  with tf.io.TFRecordWriter(path + ".tmp") as f:
+    for record in kept:
+      f.write(record)
+  os.replace(path + ".tmp", path)
 
 
 class MetricWriter:
   """One JSON object per event in metrics.jsonl ({"step": s, "train/loss": ...}).
 
-  On resume from `start_step`, events logged after it by the interrupted run are dropped:
-  the resumed run logs them again, so the file reads as one uninterrupted run.
+  On resume from `start_step`, events logged after it by the interrupted run are dropped, from
+  metrics.jsonl and the TensorBoard event files: the resumed run logs them again, so both read
+  as one uninterrupted run.
   """
 
   def __init__(self, workdir: str, start_step: int, enabled: bool = True,
                tensorboard: bool = True):
     self.enabled = enabled
     self.path = os.path.join(workdir, "metrics.jsonl")
-    self.tb = _tensorboard_writer(workdir) if enabled and tensorboard else None
+    self.tb = _tensorboard_writer(workdir, start_step) if enabled and tensorboard else None
     if enabled and os.path.exists(self.path):
       with open(self.path) as f:
         kept = [line for line in f if line.strip() and json.loads(line)["step"] <= start_step]
@@ -63,6 +90,10 @@ class MetricWriter:
   def flush(self) -> None:
     if self.tb is not None:
       self.tb.flush()
+
+  def close(self) -> None:
+    if self.tb is not None:
+      self.tb.close()
 
 
 def read_metrics(workdir: str) -> list[dict[str, float]]:
