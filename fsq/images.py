@@ -34,11 +34,12 @@ def labelled(grid_hwc: np.ndarray, row_labels: list[str], scale: int = 4,
              margin: int = 96) -> np.ndarray:
   """A uint8 grid of equal-height rows upscaled `scale` x (nearest: every pixel a visible
   block) with each row's label written in a white margin on its left."""
-  from PIL import Image, ImageDraw
+  from PIL import Image, ImageDraw, ImageFont
   big = np.kron(np.asarray(grid_hwc), np.ones((scale, scale, 1), np.uint8))
   canvas = Image.new("RGB", (big.shape[1] + margin, big.shape[0]), "white")
   canvas.paste(Image.fromarray(big), (margin, 0))
   draw, row_height = ImageDraw.Draw(canvas), big.shape[0] // len(row_labels)
+  font = ImageFont.load_default(size=14)
   for i, label in enumerate(row_labels):
-    draw.text((4, i * row_height + row_height // 2 - 6), label, fill="black")
+    draw.text((4, i * row_height + row_height // 2 - 8), label, fill="black", font=font)
   return np.asarray(canvas)

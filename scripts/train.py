@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 
@@ -57,10 +56,6 @@ def initialize_distributed(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
   args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-  # TensorFlow, imported later for TFDS and TensorBoard files only (it computes nothing of the
-  # run), prints its oneDNN notice once per shared library at import unless oneDNN is off.
-  os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
   # Our progress at INFO; the libraries' (orbax logs every save step by step) at WARNING.
   # force: importing orbax already configured logging (absl's first log calls basicConfig).
   logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",

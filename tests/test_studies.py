@@ -41,5 +41,5 @@ def test_the_main_jobs_write_up(root, tmp_path):
   assert f"| ifsq_125 | IFSQ | 125 | 5-5-5 | 8 | {rows[0]['eval/recon/psnr']:.2f} |" in table
   grid = np.asarray(Image.open(tmp_path / "reconstructions.png"))
   # Two rows (scenes, reconstructions) of 16 px scenes upscaled 8x, after a label margin.
-  assert grid.shape == (2 * 16 * 8, 150 + 4 * 16 * 8, 3)
+  assert grid.shape == (2 * 16 * 8, smoke.LABEL_MARGIN + 4 * 16 * 8, 3)
   assert os.path.getsize(tmp_path / "smoke.png") > 10_000

@@ -175,7 +175,7 @@ def test_two_processes_match_one(tmp_path):
       text=True) for i in range(2)]
   for proc in procs:
     _, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 143, stderr[-3000:]  # 128 + SIGTERM: preempted, not finished.
+    assert proc.returncode == 0, stderr[-3000:]
   np.testing.assert_allclose(train_losses(tmp_path / "multi"), train_losses(tmp_path / "single"),
                              rtol=2e-5)
   single = [m for m in read_metrics(tmp_path / "single") if "eval/recon/usage" in m][-1]
@@ -202,10 +202,12 @@ def test_tensorboard_files_with_tensorflow(finished_run):
              for name in os.listdir(finished_run[2] / "tensorboard"))
 
 
-def test_load_run_and_load_frozen(finished_run):
+def test_load_run_and_load_frozen(finished_run, caplog):
   from fsq.stages.restore import load_frozen, load_run
   stage, state, workdir = finished_run
-  loaded_stage, loaded_state, loaded_config = load_run(str(workdir))
+  with caplog.at_level("WARNING", logger="absl"):
+    loaded_stage, loaded_state, loaded_config = load_run(str(workdir))
+  assert not caplog.records  # Orbax's "read only" warnings are expected, so not shown.
   assert list(loaded_config.quantizer.levels) == [5, 5, 5]
   images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3)).astype(np.uint8)
   batch = {"image": images}

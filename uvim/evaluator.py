@@ -23,7 +23,7 @@ import numpy as np
 
 from fsq import data as data_lib
 from fsq.distributed import to_host
-from fsq.evaluators import networks
+from fsq.evaluators import colour, networks
 from fsq.evaluators.fid import RunningStatistics, frechet_distance
 from fsq.images import image_grid
 from fsq.quantizers.usage import CodebookUsage
@@ -33,7 +33,7 @@ class Evaluator:
   """The task's metrics over every real held-out example; usage, perplexity (and agreement
   with reference codes) of the codes when the prediction comes with them; for RGB predictions
   (colourisation) with a feature `network`, the FID of the predictions against the real
-  images. Image: rows of up to 8 examples: image | target | prediction | the `show_also`
+  images in its feature space and colour-FID (in colour-histogram space). Image: rows of up to 8 examples: image | target | prediction | the `show_also`
   predictions."""
 
   def __init__(self, stage: Any, *, batch_size: int, seed: int, pred: str = "predict",
@@ -51,7 +51,9 @@ class Evaluator:
       self.predict = getattr(stage, pred)
     self.show_also = [getattr(stage, name) for name in show_also]
     self.reference_codes = getattr(stage, agreement) if agreement else None
-    self.features = networks.fid_feature_fn(network, weights) if network else None
+    # FID in the network's feature space, and colour-FID beside it (fsq/evaluators/colour.py).
+    self.features = ({"fid": networks.fid_feature_fn(network, weights),
+                      "colour_fid": colour.histogram_features} if network else {})
     self.reference = None
     if reference and network:
       self.reference = data_lib.make_source({**stage.config.data.eval.to_dict(), **dict(reference)})
@@ -61,7 +63,7 @@ class Evaluator:
           ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     metrics, usage, grid = self.task.metrics(), None, None
     agreed, count = 0.0, 0
-    fid_stats = None if self.features is None else (RunningStatistics(), RunningStatistics())
+    fid_stats = {k: (RunningStatistics(), RunningStatistics()) for k in self.features}
     for batch in batches:
       prediction, indices = self.predict(state, batch)
       host = {k: to_host(v) for k, v in batch.items()}
@@ -75,10 +77,12 @@ class Evaluator:
           same = to_host(indices) == to_host(self.reference_codes(state, batch))
           agreed += float(np.sum(same[mask]) / same[0].size)
           count += int(mask.sum())
-      if fid_stats is not None and mask.any():
-        if self.reference is None:
-          fid_stats[0].update(self.features(host["image"][mask]))
-        fid_stats[1].update(self.features(self.task.show(prediction)[mask]))
+      if fid_stats and mask.any():
+        shown = self.task.show(prediction)[mask]
+        for k, features in self.features.items():
+          if self.reference is None:
+            fid_stats[k][0].update(features(host["image"][mask]))
+          fid_stats[k][1].update(features(shown))
       if grid is None:
         n = min(8, len(mask))
         also = [self.task.show(to_host(predict(state, batch)[0]))[:n]
@@ -90,10 +94,10 @@ class Evaluator:
       result.update(usage.summary())
     if count:
       result["code_agreement"] = agreed / count
-    if fid_stats is not None:
-      if self.reference is not None:
-        for batch in data_lib.eval_batches(self.reference, global_batch_size=self.batch_size):
-          fid_stats[0].update(self.features(batch["image"][batch["mask"]]))
-      real, predicted = (s.result() for s in fid_stats)
-      result["fid"] = frechet_distance(*predicted, *real)
+    if fid_stats and self.reference is not None:
+      for batch in data_lib.eval_batches(self.reference, global_batch_size=self.batch_size):
+        for k, features in self.features.items():
+          fid_stats[k][0].update(features(batch["image"][batch["mask"]]))
+    for k, (real, predicted) in fid_stats.items():
+      result[k] = frechet_distance(*predicted.result(), *real.result())
     return result, {"predictions": grid}

@@ -20,7 +20,8 @@ from fsq.train.writers import evaluated_runs
 
 # Per task: (metric, label, lower is better); the first is the figure's.
 TASK_METRICS = {"depth": [("rmse", "RMSE (m)", True), ("abs_rel", "abs-rel", True)],
-                "colorization": [("psnr", "PSNR (dB)", False), ("fid", "FID", True)],
+                "colorization": [("psnr", "PSNR (dB)", False), ("fid", "FID", True),
+                                 ("colour_fid", "colour-FID", True)],
                 "panoptic": [("pq", "PQ", False), ("pq_things", "PQ things", False)]}
 EVALUATIONS = (("oracle", "oracle"), ("context_only", "context only"), ("baseline", "baseline"))
 

@@ -25,8 +25,10 @@ from uvim.results import TASK_METRICS, quantizer_name, task_figure
 LM_STAGE, ORACLE_STAGE = "uvim.stage2:LMStage", "uvim.stage1:OracleStage"
 # The metric Table 2 reports per task (arXiv 2309.15505, Sec. 4.2): RMSE, FID, PQ. A greedy
 # colouriser picks one plausible colour where the context-only decoder predicts the mean, so
-# PSNR favours the floor by construction; FID judges whether the colours look real.
-JUDGED = {"depth": "rmse", "colorization": "fid", "panoptic": "pq"}
+# PSNR favours the floor by construction; FID judges whether the colours look real. On the
+# scenes that FID is colour-FID: the scenes network's features barely see colour
+# (fsq/evaluators/colour.py); its FID is reported beside it.
+JUDGED = {"depth": "rmse", "colorization": "colour_fid", "panoptic": "pq"}
 
 
 def judged(task: str) -> tuple[str, str, bool]:

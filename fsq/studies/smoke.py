@@ -24,6 +24,9 @@ METRICS = [("eval/recon/psnr", "held-out PSNR (dB)", ".2f"),
            ("eval/recon/usage", "codebook usage", ".1%"),
            ("eval/recon/perplexity", "perplexity", ".1f"),
            ("parameters", "parameters", ",d")]
+LABEL_MARGIN = 220  # Pixels left of the grid for each row's label.
+
+
 def label(row: dict) -> str:
   name = row["quantizer"].upper()
   levels = f" ({row['levels']})" if row.get("levels") else ""
@@ -87,4 +90,4 @@ def _reconstructions(rows: list[dict], root: str, path: str, examples: int) -> N
     grid_rows.append(to_uint8(np.asarray(x_hat)))
     labels.append(f"{label(r)}: {r['eval/recon/psnr']:.1f} dB")
   scale = max(1, math.ceil(128 / originals.shape[1]))
-  Image.fromarray(labelled(image_grid(grid_rows), labels, scale=scale, margin=150)).save(path)
+  Image.fromarray(labelled(image_grid(grid_rows), labels, scale=scale, margin=LABEL_MARGIN)).save(path)

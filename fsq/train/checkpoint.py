@@ -26,10 +26,17 @@ class Checkpointer:
                read_only: bool = False):
     self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
     self.read_only = read_only
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, keep_period=keep_every or None, create=not read_only,
-        read_only=read_only, enable_async_checkpointing=not read_only)
-    self.manager = ocp.CheckpointManager(self.directory, options=options)
+    # Orbax warns that a read-only manager is read only: expected here, so quiet.
+    absl_log = logging.getLogger("absl")
+    level = absl_log.level
+    absl_log.setLevel(logging.ERROR if read_only else level)
+    try:
+      options = ocp.CheckpointManagerOptions(
+          max_to_keep=keep, keep_period=keep_every or None, create=not read_only,
+          read_only=read_only, enable_async_checkpointing=not read_only)
+      self.manager = ocp.CheckpointManager(self.directory, options=options)
+    finally:
+      absl_log.setLevel(level)
 
   @staticmethod
   def steps(workdir: str) -> list[int]:
