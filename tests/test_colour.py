@@ -6,8 +6,8 @@ import numpy as np
 
 from fsq.data.image_ops import LUMA_WEIGHTS
 from fsq.evaluators import colour
-from fsq.evaluators.fid import RunningStatistics, frechet_distance
-from fsq.studies.scenes_fid import scenes
+from fsq.evaluators.fid import feature_statistics, frechet_distance
+from fsq.studies.scenes_fid import DEGRADATIONS, scenes
 
 
 def test_hue_and_saturation_match_colorsys():
@@ -36,12 +36,8 @@ def test_bins():
 
 
 def _fid(x, y):
-  stats = []
-  for images in (x, y):
-    s = RunningStatistics()
-    s.update(colour.histogram_features(images))
-    stats.append(s.result())
-  return frechet_distance(*stats[0], *stats[1])
+  return frechet_distance(*feature_statistics([colour.histogram_features(x)]),
+                          *feature_statistics([colour.histogram_features(y)]))
 
 
 def test_colour_fid_sees_colour_not_placement():
@@ -50,7 +46,7 @@ def test_colour_fid_sees_colour_not_placement():
   greyscale worst."""
   real, other = scenes("validation", 512), scenes("train", 512)
   grey = np.repeat((real.astype(np.float32) @ np.asarray(LUMA_WEIGHTS))[..., None], 3, -1)
-  half = ((real + grey) / 2).round().astype(np.uint8)
+  half = DEGRADATIONS["half desaturated"](real).round().astype(np.uint8)
   from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
   hsv = rgb_to_hsv(real / 255.0)
   hsv[..., 0] = (hsv[..., 0] + np.random.default_rng(0).uniform(size=(len(real), 1, 1))) % 1.0

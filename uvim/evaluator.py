@@ -33,8 +33,8 @@ class Evaluator:
   """The task's metrics over every real held-out example; usage, perplexity (and agreement
   with reference codes) of the codes when the prediction comes with them; for RGB predictions
   (colourisation) with a feature `network`, the FID of the predictions against the real
-  images in its feature space and colour-FID (in colour-histogram space). Image: rows of up to 8 examples: image | target | prediction | the `show_also`
-  predictions."""
+  images in its feature space and colour-FID (fsq/evaluators/colour.py). Image: rows of up
+  to 8 examples: image | target | prediction | the `show_also` predictions."""
 
   def __init__(self, stage: Any, *, batch_size: int, seed: int, pred: str = "predict",
                network: str = "", weights: str = "", baseline_examples: int = 256,
@@ -51,7 +51,6 @@ class Evaluator:
       self.predict = getattr(stage, pred)
     self.show_also = [getattr(stage, name) for name in show_also]
     self.reference_codes = getattr(stage, agreement) if agreement else None
-    # FID in the network's feature space, and colour-FID beside it (fsq/evaluators/colour.py).
     self.features = ({"fid": networks.fid_feature_fn(network, weights),
                       "colour_fid": colour.histogram_features} if network else {})
     self.reference = None

@@ -90,4 +90,5 @@ def _reconstructions(rows: list[dict], root: str, path: str, examples: int) -> N
     grid_rows.append(to_uint8(np.asarray(x_hat)))
     labels.append(f"{label(r)}: {r['eval/recon/psnr']:.1f} dB")
   scale = max(1, math.ceil(128 / originals.shape[1]))
-  Image.fromarray(labelled(image_grid(grid_rows), labels, scale=scale, margin=LABEL_MARGIN)).save(path)
+  grid = labelled(image_grid(grid_rows), labels, scale=scale, margin=LABEL_MARGIN)
+  Image.fromarray(grid).save(path)
