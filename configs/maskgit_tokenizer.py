@@ -40,6 +40,7 @@ def _imagenet(config: ml_collections.ConfigDict, image_size: int) -> None:
       # MaskGIT's perceptual network is not public; the stand-in is the FID Inception's maps
       # (fsq/evaluators/networks.py) from the converted weights file (docs/evaluators.md).
       perceptual_weight=0.1, perceptual_network="inception", perceptual_weights="",
+      perceptual_input="rgb",
       g_adversarial_weight=0.1,  # Non-saturating loss.
       r1_weight=10.0,
       gan_start_step=0,  # Guess: the paper names no delayed discriminator start.
@@ -74,6 +75,7 @@ def _scenes(config: ml_collections.ConfigDict, tokens: int) -> None:
   config.discriminator = dict(base_width=4, max_width=32, blur_filter_size=4)
   config.losses = dict(reconstruction="l2", perceptual_weight=0.03,
                        perceptual_network="scenes", perceptual_weights="",
+                       perceptual_input="rgb",
                        g_adversarial_weight=0.1, r1_weight=10.0, gan_start_step=500,
                        lecam_weight=0.0, lecam_decay=0.999)
   config.optax = default_optax(name="adam", lr=1e-3, b1=0.9, b2=0.99, warmup_steps=200,

@@ -10,7 +10,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from fsq.data.image_ops import LUMA_WEIGHTS
+
 RECONSTRUCTION_LOSSES = ("l2", "l1")
+PERCEPTUAL_INPUTS = ("rgb", "luma")
 
 
 def reconstruction_loss(x_hat: jax.Array, x: jax.Array, kind: str = "l2") -> jax.Array:
@@ -29,6 +32,13 @@ def perceptual_loss(feature_fn: Callable[[jax.Array], Any], x_hat: jax.Array,
   normalisation (LPIPS-style unit-normalised channels, or ResNet logits as MAGVIT) count."""
   diffs = jax.tree.map(lambda a, b: jnp.mean((a - b) ** 2), feature_fn(x_hat), feature_fn(x))
   return sum(jax.tree.leaves(diffs), jnp.zeros((), jnp.float32))
+
+
+def luma_input(feature_fn: Callable[[jax.Array], Any]) -> Callable[[jax.Array], Any]:
+  """`feature_fn` of the images' BT.601 luma repeated over three channels: a perceptual loss
+  that sees brightness only, so that colour is left to the reconstruction loss."""
+  weights = jnp.asarray(LUMA_WEIGHTS)
+  return lambda x_bhwc: feature_fn(jnp.repeat((x_bhwc @ weights)[..., None], 3, axis=-1))
 
 
 def generator_loss(logits_fake: jax.Array) -> jax.Array:

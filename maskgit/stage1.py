@@ -48,7 +48,8 @@ class Stage1(Stage):
     config: see configs/maskgit_tokenizer.py.
     perceptual_fn: frozen, jax-traceable `features(images_bhwc in [-1, 1]) -> pytree of
       arrays` for the perceptual loss; by default the network `losses.perceptual_network`
-      names (fsq/evaluators/networks.py), needed when losses.perceptual_weight > 0.
+      names (fsq/evaluators/networks.py), needed when losses.perceptual_weight > 0. With
+      `losses.perceptual_input="luma"` it reads the images' brightness only.
   """
 
   def __init__(self, config: ml_collections.ConfigDict,
@@ -61,6 +62,11 @@ class Stage1(Stage):
             "losses.perceptual_network (scenes | inception), or losses.perceptual_weight=0.")
       from fsq.evaluators.networks import perceptual_feature_fn  # Loads weights.
       perceptual_fn = perceptual_feature_fn(cfg.perceptual_network, cfg.perceptual_weights)
+    if cfg.get("perceptual_input", "rgb") not in losses.PERCEPTUAL_INPUTS:
+      raise ValueError(f"losses.perceptual_input={cfg.perceptual_input!r}: choose one of "
+                       f"{', '.join(losses.PERCEPTUAL_INPUTS)}.")
+    if perceptual_fn is not None and cfg.get("perceptual_input", "rgb") == "luma":
+      perceptual_fn = losses.luma_input(perceptual_fn)
     self.config = config
     self.perceptual_fn = perceptual_fn
     self.generator = autoencoder_from_config(config)

@@ -11,13 +11,16 @@
       --out=runs/smoke/results --figure=smoke  # runs (or resumes) the sweep first: the main job
 
 Each run's final evaluation (the last event of its metrics.jsonl with eval/ metrics) becomes
-one row; the seeds of a run (NAME, NAME_seed1, ...: scripts.sweep --seeds) one row of means
-± standard deviations. `tradeoff` plots each metric against codebook size per quantizer (usage
-with the 100% and 50% lines); `levels` plots FSQ runs coloured by their smallest level;
-`smoke` is the main job's write-up (fsq/studies/smoke.py: table, curves, labelled
-reconstructions); `uvim` writes UViM's oracles per task (uvim/results.py), `uvim_table2` their
-language models over seeds (uvim/table2.py): tables, figure and pictures; `usage_drop` FSQ's
-usage and level statistics against steps per bound (fsq/studies/usage_drop.py).
+one row, kept in OUT/runs.json: rows already there whose run is not under --root stay, so a
+study run in pieces on machines that do not keep their runs grows one table. The seeds of a
+run (NAME, NAME_seed1, ...: scripts.sweep --seeds) make one row of means ± standard
+deviations. `tradeoff` plots each metric against codebook size per quantizer (usage with the
+100% and 50% lines); `levels` plots FSQ runs coloured by their smallest level; `smoke` is the
+main job's write-up (fsq/studies/smoke.py: table, curves, labelled reconstructions); `uvim`
+writes UViM's oracles per task (uvim/results.py), `uvim_table2` their language models over
+seeds (uvim/table2.py: tables, figure and pictures; earlier oracles' rows stay in
+OUT/results.json the same way); `usage_drop` FSQ's usage and level statistics against steps
+per bound (fsq/studies/usage_drop.py).
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import numpy as np
 
 from fsq.quantizers import make_quantizer
 from fsq.studies import smoke, usage_drop
-from fsq.train.writers import evaluated_runs
+from fsq.train.writers import evaluated_runs, with_earlier
 from scripts.sweep import parse_seeds, run_sweep
 from uvim import results as uvim_results
 from uvim import table2 as uvim_table2
@@ -190,15 +193,21 @@ def main():
   if args.figure in ("uvim", "uvim_table2"):
     module = uvim_results if args.figure == "uvim" else uvim_table2
     rows = module.collect(args.root)
+    if args.figure == "uvim_table2":
+      rows = uvim_table2.earlier(rows, args.out)
     if not rows:
       raise SystemExit(f"no finished UViM {'oracle' if args.figure == 'uvim' else 'language model'}"
                        f" evaluations under {args.root}")
     print(module.write(rows, args.out))
     return
-  rows = aggregate(collect(args.root))
-  if not rows:
+  runs_json = os.path.join(args.out, "runs.json")
+  runs = sorted(with_earlier(collect(args.root), runs_json, "run"), key=lambda r: r["run"])
+  if not runs:
     raise SystemExit(f"no finished evaluations under {args.root}")
   os.makedirs(args.out, exist_ok=True)
+  with open(runs_json, "w") as f:
+    json.dump(runs, f, indent=1)
+  rows = aggregate(runs)
   print(write_tables(rows, args.out))
   print(f"wrote {os.path.join(args.out, 'results.csv')}, results.md and "
         f"{plot(rows, args.out, args.figure)}")

@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from concurrent import futures
 
+from fsq.config import ConfigError
 from fsq.train.checkpoint import Checkpointer
 from fsq.train.writers import has_evaluation
 
@@ -165,8 +166,12 @@ def main():
                       help="comma-separated seeds, each a copy of the sweep (default 0)")
   parser.add_argument("--print_commands", action="store_true")
   args = parser.parse_args()
+  try:
+    runs = load_sweep(args.sweep, args.seeds)
+  except (ConfigError, ValueError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
   if args.print_commands:
-    for run in load_sweep(args.sweep, args.seeds):  # In dependency order.
+    for run in runs:  # In dependency order.
       after = run.get("after")
       print(shlex.join(command(run, args.root)) + (f"  # after: {' '.join(after)}" if after
                                                     else ""))

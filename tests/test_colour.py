@@ -54,3 +54,35 @@ def test_colour_fid_sees_colour_not_placement():
   scores = [_fid(x, other) for x in (real, turned, half, grey.round().astype(np.uint8))]
   assert scores[0] < 0.05 and scores[1] < 3 * max(scores[0], 0.01)
   assert scores[2] > 5 * scores[1] and scores[3] > 5 * scores[2], scores
+
+
+def test_detail_energy_tells_false_colour_from_blur():
+  """Against the scenes themselves: a blur keeps less of both kinds of detail and about their
+  balance; colour stripes of constant brightness (red-blue, as the 8 x 8 tokenizer's) raise
+  chroma's alone; greyscale has no chroma detail."""
+  from scipy import ndimage
+  real = scenes("validation", 128)
+  blurred = ndimage.gaussian_filter(real.astype(np.float32), (0, 1, 1, 0)).round()
+  stripes = np.zeros(real.shape, np.float32)
+  stripes[:, :, ::2] = [40.0, 0.0, -40.0 * LUMA_WEIGHTS[0] / LUMA_WEIGHTS[2]]  # Luma-neutral.
+  striped = np.clip(real + stripes - stripes.mean(axis=2, keepdims=True), 0, 255).round()
+  grey = np.repeat((real.astype(np.float32) @ LUMA_WEIGHTS)[..., None], 3, -1).round()
+  reference = colour.DetailEnergy()
+  reference.update(real)
+
+  def relative(images):
+    energy = colour.DetailEnergy()
+    energy.update(images.astype(np.uint8))
+    return energy.relative_to(reference)
+
+  assert relative(real) == {"luma_detail": 1.0, "chroma_detail": 1.0, "false_colour": 1.0}
+  blur = relative(blurred)
+  assert blur["luma_detail"] < 0.5 and blur["chroma_detail"] < 0.5
+  assert 0.5 < blur["false_colour"] < 2.0, blur
+  stripe = relative(striped)
+  assert stripe["false_colour"] > 10.0 and abs(stripe["luma_detail"] - 1.0) < 0.2, stripe
+  assert relative(grey)["chroma_detail"] < 0.01
+  flat = colour.DetailEnergy()
+  flat.update(np.full((2, 8, 8, 3), 128, np.uint8))
+  assert reference.relative_to(flat) == {} and set(flat.relative_to(reference)) == {
+      "luma_detail", "chroma_detail"}  # Grey or flat data: no ratio by zero.

@@ -162,6 +162,27 @@ def test_lecam_and_reconstruction_and_perceptual_losses():
   np.testing.assert_allclose(losses.perceptual_loss(features, x_hat, x), 7.5)
 
 
+def test_a_luma_perceptual_loss_leaves_colour_to_the_reconstruction_loss():
+  """Through a colour-sensitive feature map, a reconstruction that differs from its image by a
+  luma-neutral colour change has a perceptual loss and gradient with RGB input, neither with
+  luma input; a change of brightness keeps both."""
+  rgb_features = lambda im: [im * jnp.array([1.0, -2.0, 3.0])]
+  luma_features = losses.luma_input(rgb_features)
+  x = jax.random.uniform(jax.random.PRNGKey(0), (2, 4, 4, 3), minval=-0.5, maxval=0.5)
+  weights = jnp.asarray(losses.LUMA_WEIGHTS)
+  neutral = jnp.array([1.0, 0.0, -weights[0] / weights[2]]) * 0.2  # Red up, blue down.
+  brighter = (0.2 * float(weights.sum())) ** 2 * (1 + 4 + 9) / 3  # Luma up by 0.2 * sum.
+  for change, luma_loss in ((neutral, 0.0), (jnp.full(3, 0.2), brighter)):
+    x_hat = x + change
+    assert float(losses.perceptual_loss(rgb_features, x_hat, x)) > 1e-3
+    np.testing.assert_allclose(losses.perceptual_loss(luma_features, x_hat, x), luma_loss,
+                               atol=1e-6, rtol=1e-4)
+  grad = jax.grad(lambda y: losses.perceptual_loss(luma_features, y, x))(x + neutral)
+  np.testing.assert_allclose(grad, 0.0, atol=1e-7)
+  with pytest.raises(ValueError, match="perceptual_input='lab': choose one of rgb, luma"):
+    Stage1(tiny_config(**{"losses.perceptual_input": "lab"}), perceptual_fn=rgb_features)
+
+
 def tiny_config(arg="", **overrides):
   config = maskgit_tokenizer.get_config("runlocal,levels=5-5-5" + (f",{arg}" if arg else ""))
   settings = {"total_steps": 4, "batch_size": 8, "eval_batch_size": 16, "log_every": 1,

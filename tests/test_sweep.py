@@ -118,6 +118,21 @@ def test_the_embedded_tradeoff_grid_starts_with_its_largest_codebooks():
   assert all(r["overrides"] == runs[0]["overrides"] for r in levels)  # The same VQ-VAE runs.
 
 
+def test_table2_runs_in_pieces_of_chosen_oracles(capsys):
+  runs = sweep.load_sweep("configs/sweeps/uvim_table2.py:oracles=oracle_depth_fsq+"
+                          "oracle_panoptic_vq_ema_nocontext,lm_seeds=2")
+  assert [r["name"] for r in runs] == [
+      "oracle_depth_fsq", "lm_depth_fsq_seed0", "oracle_panoptic_vq_ema_nocontext",
+      "lm_panoptic_vq_ema_nocontext_seed0", "lm_depth_fsq_seed1",
+      "lm_panoptic_vq_ema_nocontext_seed1"]
+  assert len(sweep.load_sweep("configs/sweeps/uvim_table2.py")) == 9 * 4
+  with pytest.raises(SystemExit, match="no oracle oracle_depth; Table 2 has oracle_depth_fsq"):
+    with pytest.MonkeyPatch.context() as patch:
+      patch.setattr("sys.argv", ["sweep", "--sweep=configs/sweeps/uvim_table2.py:oracles="
+                                 "oracle_depth", "--root=unused", "--print_commands"])
+      sweep.main()
+
+
 def test_seeds_copy_the_sweep_and_reproduce_averages_them(tmp_path):
   runs = [{"name": "tok", "config": "c", "overrides": {"lr": 1}},
           {"name": "s2", "config": "c", "after": ["tok"]}]
@@ -141,3 +156,21 @@ def test_seeds_copy_the_sweep_and_reproduce_averages_them(tmp_path):
   table = reproduce.write_tables([fsq, vq], str(tmp_path))
   assert "| fsq_64 | fsq | 64 |  |  | 3 | 27.000 ± 1.000 |" in table
   assert "| vq_64 | vq | 64 |  |  | 1 | 25.000 |" in table
+
+
+def test_reproduce_in_pieces_keeps_the_runs_of_earlier_pieces(tmp_path, monkeypatch, capsys):
+  fsq = {"quantizer": {"name": "fsq", "levels": [8, 8]}}
+  vq = {"quantizer": {"name": "vq", "codebook_size": 64}}
+  _fake_run(tmp_path / "a" / "fsq_64", fsq, [{"step": 5, "eval/recon/psnr": 26.0}])
+  _fake_run(tmp_path / "a" / "vq_64", vq, [{"step": 5, "eval/recon/psnr": 20.0}])
+  _fake_run(tmp_path / "b" / "fsq_64_seed1", fsq, [{"step": 5, "eval/recon/psnr": 28.0}])
+  _fake_run(tmp_path / "b" / "vq_64", vq, [{"step": 5, "eval/recon/psnr": 25.0}])
+  out = tmp_path / "out"
+  for piece in ("a", "b"):  # Two machines: the second has lost the first's runs.
+    monkeypatch.setattr("sys.argv", ["reproduce", f"--root={tmp_path / piece}", f"--out={out}"])
+    reproduce.main()
+  table = capsys.readouterr().out
+  assert "| fsq_64 | fsq | 64 | 8-8 | 5 | 2 | 27.000 ± 1.414 |" in table  # Seeds from both.
+  assert "| vq_64 | vq | 64 |  | 5 | 1 | 25.000 |" in table  # The rerun replaces it.
+  assert [r["run"] for r in json.loads((out / "runs.json").read_text())] == [
+      "fsq_64", "fsq_64_seed1", "vq_64"]

@@ -22,7 +22,8 @@ def _oracle(root, name, quantizer):
 
 
 def _lm(root, name, oracle, seed, rmse, floor=0.75):
-  _run(root / name, {"stage": table2.LM_STAGE, "oracle": f"{root}/{oracle}", "seed": seed},
+  _run(root / name, {"stage": table2.LM_STAGE, "oracle": f"{root}/{oracle}", "seed": seed,
+                     "evals": {"lm": {"network": ""}}},
        {"eval/lm/rmse": rmse, "eval/lm/abs_rel": 0.1, "eval/lm/code_agreement": 0.2,
         "eval/bits/bits_per_token": 1.5, "eval/oracle/rmse": 0.36, "eval/oracle/abs_rel": 0.04,
         "eval/context_only/rmse": floor, "eval/context_only/abs_rel": 0.12})
@@ -64,3 +65,26 @@ def test_one_seed_leaves_the_verdict_open(tmp_path):
   (row,) = table2.collect(str(root))
   assert row["beats_floor"] is None and row["gain_over_floor"] == pytest.approx(-0.15)
   assert "0.900 (1 seed)" in table2.table([row])
+
+
+def test_a_table_run_in_pieces_keeps_the_earlier_rows(tmp_path):
+  first, second, out = tmp_path / "first", tmp_path / "second", str(tmp_path / "out")
+  for root, rmse in ((first, 0.6), (second, 0.5)):
+    _oracle(root, "oracle_depth_fsq", {"name": "fsq", "levels": [5, 5, 5]})
+    _lm(root, "lm_depth_fsq_seed0", "oracle_depth_fsq", 0, rmse)
+  _oracle(first, "oracle_depth_vq_ema", {"name": "vq_ema", "codebook_size": 128})
+  _lm(first, "lm_depth_vq_ema_seed0", "oracle_depth_vq_ema", 0, 0.7)
+  table2.write(table2.earlier(table2.collect(str(first)), out), out)
+  rows = table2.earlier(table2.collect(str(second)), out)  # A later piece reruns one oracle.
+  assert [(r["oracle"], r["lm/rmse"]) for r in rows] == [("oracle_depth_fsq", [0.5]),
+                                                        ("oracle_depth_vq_ema", [0.7])]
+  text = table2.write(rows, out)
+  assert "0.500 (1 seed)" in text and "0.700 (1 seed)" in text and "0.600" not in text
+  with open(os.path.join(out, "results.csv")) as f:
+    assert len(list(csv.DictReader(f))) == 2
+
+
+def test_colourisation_is_judged_by_colour_fid_on_the_scenes_and_by_fid_on_imagenet():
+  assert table2.judged("colorization", "scenes")[0] == "colour_fid"  # Scenes-FID: colour-blind.
+  assert table2.judged("colorization", "inception")[0] == "fid"  # The paper's FID-5k.
+  assert table2.judged("depth", "")[0] == "rmse" and table2.judged("panoptic", "")[0] == "pq"

@@ -6,6 +6,8 @@ deviation and every seed; the oracle's own (its ceiling) and its context-only fl
 by the LM runs on the same held-out scenes; greedy code agreement with the oracle's codes; bits
 per code; the oracle's codebook usage; and whether the LMs beat the floor by more than their
 seed spread. Wall times come from the sweep's log (`NAME: done in N s`) when there is one.
+Rows already in the output directory's results.json whose oracle is not below the root are
+kept (`earlier`), so a table run in pieces on machines that do not keep their runs grows.
 """
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ import csv
 import json
 import os
 import re
+import time
 
 import numpy as np
 
 from PIL import Image
 
 from fsq.images import labelled
-from fsq.train.writers import evaluated_runs
+from fsq.train.writers import evaluated_runs, with_earlier
 from uvim.results import TASK_METRICS, quantizer_name, task_figure
 
 LM_STAGE, ORACLE_STAGE = "uvim.stage2:LMStage", "uvim.stage1:OracleStage"
@@ -27,13 +30,18 @@ LM_STAGE, ORACLE_STAGE = "uvim.stage2:LMStage", "uvim.stage1:OracleStage"
 # colouriser picks one plausible colour where the context-only decoder predicts the mean, so
 # PSNR favours the floor by construction; FID judges whether the colours look real. On the
 # scenes that FID is colour-FID: the scenes network's features barely see colour
-# (fsq/evaluators/colour.py); its FID is reported beside it.
+# (fsq/evaluators/colour.py); its FID is reported beside it. The paper variant's Inception
+# FID sees colour and is the paper's metric.
 JUDGED = {"depth": "rmse", "colorization": "colour_fid", "panoptic": "pq"}
 
 
-def judged(task: str) -> tuple[str, str, bool]:
-  """(metric, label, lower is better) that Table 2 judges `task` by."""
-  return next(m for m in TASK_METRICS[task] if m[0] == JUDGED[task])
+def judged(task: str, network: str = "scenes") -> tuple[str, str, bool]:
+  """(metric, label, lower is better) that Table 2 judges `task` by, its FID computed in the
+  feature space of `network`."""
+  metric = "fid" if task == "colorization" and network != "scenes" else JUDGED[task]
+  return next(m for m in TASK_METRICS[task] if m[0] == metric)
+
+
 PICTURE_ROWS = ["image", "target", "LM", "oracle", "context only"]
 
 
@@ -65,14 +73,17 @@ def collect(root: str) -> list[dict]:
            "codes_used": final.get("eval/oracle/num_used"), "oracle_seconds": times.get(name),
            "seeds": [c["seed"] for _, _, c, _ in lms], "lm_runs": [n for n, *_ in lms],
            "lm_workdirs": [w for _, w, _, _ in lms], "lm_step": lms[0][3]["step"],
-           "lm_seconds": [times.get(n) for n, *_ in lms]}
+           "lm_seconds": [times.get(n) for n, *_ in lms],
+           "network": lms[0][2]["evals"]["lm"].get("network", ""),
+           "date": time.strftime("%Y-%m-%d", time.gmtime(max(
+               os.path.getmtime(os.path.join(w, "metrics.jsonl")) for _, w, _, _ in lms)))}
     for metric in [m for m, _, _ in TASK_METRICS[task]] + ["code_agreement"]:
       row[f"lm/{metric}"] = [f.get(f"eval/lm/{metric}", np.nan) for *_, f in lms]
     row["lm/bits_per_code"] = [f.get("eval/bits/bits_per_token", np.nan) for *_, f in lms]
     for evaluation in ("oracle", "context_only"):
       for metric, _, _ in TASK_METRICS[task]:
         row[f"{evaluation}/{metric}"] = lms[0][3].get(f"eval/{evaluation}/{metric}")
-    metric, _, lower = judged(task)
+    metric, _, lower = judged(task, row["network"])
     seeds, floor = np.asarray(row[f"lm/{metric}"]), row[f"context_only/{metric}"]
     gain = (floor - seeds) if lower else (seeds - floor)
     spread = float(np.std(seeds, ddof=1)) if len(seeds) > 1 else np.nan
@@ -85,6 +96,14 @@ def collect(root: str) -> list[dict]:
   return rows
 
 
+def earlier(rows: list[dict], out: str) -> list[dict]:
+  """`rows` and the rows of `out`/results.json (an earlier scripts.reproduce) whose oracle is
+  not among them, by task then oracle name."""
+  order = list(TASK_METRICS)
+  return sorted(with_earlier(rows, os.path.join(out, "results.json"), "oracle"),
+                key=lambda r: (order.index(r["task"]), r["oracle"]))
+
+
 def _mean_sd(values: list[float], fmt: str) -> str:
   values = [v for v in values if v is not None and np.isfinite(v)]
   if not values:
@@ -95,7 +114,8 @@ def _mean_sd(values: list[float], fmt: str) -> str:
 
 
 def _fmt(metric: str) -> str:
-  return ".3f" if metric in ("rmse", "abs_rel", "pq", "pq_things", "code_agreement") else ".2f"
+  return ".3f" if metric in ("rmse", "abs_rel", "pq", "pq_things", "code_agreement",
+                             "colour_fid") else ".2f"
 
 
 def table(rows: list[dict]) -> str:
@@ -105,12 +125,12 @@ def table(rows: list[dict]) -> str:
     runs = [r for r in rows if r["task"] == task]
     if not runs:
       continue
-    first, label, lower = judged(task)
+    first, label, lower = judged(task, runs[0].get("network", "scenes"))
     header = ["oracle", "quantizer", "context"]
     for metric, name, _ in metrics:
       header += [f"{name} LM", f"{name} oracle", f"{name} context only"]
     header += [f"LM gain over floor ({label})", "beats floor by > 2 sd", "code agreement",
-               "bits / code", "oracle usage", "LM seeds (s each)"]
+               "bits / code", "oracle usage", "LM seeds (s each)", "date"]
     out += [f"**{task}** (judged by {label}, {'lower' if lower else 'higher'} is better)", "",
             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in runs:
@@ -125,7 +145,7 @@ def table(rows: list[dict]) -> str:
       cells += [f"{r['gain_over_floor']:{_fmt(first)}}", beats,
                 _mean_sd(r["lm/code_agreement"], ".3f"), _mean_sd(r["lm/bits_per_code"], ".2f"),
                 "-" if r["usage"] is None else f"{r['usage']:.1%}",
-                f"{','.join(map(str, r['seeds']))} ({times})"]
+                f"{','.join(map(str, r['seeds']))} ({times})", r.get("date", "-")]
       out.append("| " + " | ".join(cells) + " |")
     out.append("")
   return "\n".join(out)
@@ -137,7 +157,7 @@ def plot(rows: list[dict], path: str) -> None:
   fig, axes, tasks = task_figure(rows)
   for ax, task in zip(axes, tasks):
     runs = [r for r in rows if r["task"] == task]
-    metric, label, lower = judged(task)
+    metric, label, lower = judged(task, runs[0].get("network", "scenes"))
     x = np.arange(len(runs))
     ax.bar(x - 0.27, [np.mean(r[f"lm/{metric}"]) for r in runs], 0.27, label="LM (mean)")
     for i, r in enumerate(runs):
@@ -179,7 +199,7 @@ def write(rows: list[dict], out: str) -> str:
   with open(os.path.join(out, "results.json"), "w") as f:
     json.dump([{k: v for k, v in r.items() if k != "lm_workdirs"} for r in rows], f, indent=1)
   plot(rows, os.path.join(out, "uvim_table2.png"))
-  for r in rows:
+  for r in [r for r in rows if "lm_workdirs" in r]:  # Earlier rows keep their pictures.
     picture = os.path.join(r["lm_workdirs"][0], "images",
                            f"eval_lm_predictions_{r['lm_step']}.png")
     if os.path.exists(picture):

@@ -10,11 +10,14 @@ runlocal, seeds 0, 1, ...). Why 125 codes and not the paper's 4375: at 16 codes 
 and 3000 steps, an LM over 4375 codes learns to copy its previous code and its greedy
 decodes fall below the context-only floor; over 125 codes it beats the floor
 (docs/results/uvim_table2.md). The order is breadth first: every oracle and its seed-0
-model, then seeds 1, 2, ...; each run resumes, so the sweep can be run in pieces.
+model, then seeds 1, 2, ...; each run resumes, so the sweep can be run in pieces:
+`oracles=oracle_colorization_fsq+oracle_colorization_vq_ema` keeps those oracles and their
+language models (about 50 minutes each alone on 2 CPU cores), and scripts.reproduce keeps the
+rows of earlier pieces in its output directory.
 """
 from configs.sweeps.uvim import ORACLE, lm_run, sweep_run
 from configs.uvim_oracle import TASKS
-from fsq.config import parse_arg
+from fsq.config import ConfigError, parse_arg
 
 CODES = {"fsq": "levels=5-5-5", "vq_ema": "codebook_size=128"}
 
@@ -40,9 +43,17 @@ def oracles() -> list[dict]:
 def get_sweep(arg: str | None = None) -> list[dict]:
   """Runs as {"name", "config", "overrides", "after"}: each oracle then its seed-0 model, then
   the other seeds."""
-  arg = parse_arg(arg, lm_seeds=3)
+  arg = parse_arg(arg, lm_seeds=3, oracles="")
+  chosen = oracles()
+  if arg.oracles:
+    names = arg.oracles.split("+")
+    unknown = sorted(set(names) - {o["name"] for o in chosen})
+    if unknown:
+      raise ConfigError(f"oracles={arg.oracles}: no oracle {', '.join(unknown)}; Table 2 has "
+                        f"{', '.join(o['name'] for o in chosen)}.")
+    chosen = [o for o in chosen if o["name"] in names]
   runs = []
-  for oracle in oracles():
+  for oracle in chosen:
     runs += [sweep_run(oracle)] + [lm_run(oracle, 0)] * (arg.lm_seeds > 0)
   return runs + [lm_run(oracle, seed) for seed in range(1, arg.lm_seeds)
-                 for oracle in oracles()]
+                 for oracle in chosen]

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fsq.distributed import to_host
-from fsq.evaluators import networks
+from fsq.evaluators import colour, networks
 from fsq.evaluators.fid import RunningStatistics, frechet_distance
 from fsq.images import image_grid, to_model_range, to_uint8
 from fsq.quantizers.fsq import FSQQuantizer
@@ -36,7 +36,8 @@ class Evaluator:
   fsq/evaluators/networks.py), fid between the reconstructions and their originals and, for a
   network with a classifier (scenes), class_consistency: the fraction of reconstructions
   classified as their image's label (the ceiling of a Stage II model's class consistency on
-  these tokens). Image: 8 originals above their reconstructions.
+  these tokens); luma_detail, chroma_detail and false_colour of the reconstructions against
+  their originals (fsq/evaluators/colour.py). Image: 8 originals above their reconstructions.
   """
 
   def __init__(self, stage: Any, *, batch_size: int, seed: int, pred: str = "reconstruct",
@@ -57,6 +58,7 @@ class Evaluator:
     if self.classify is not None:
       sums["class_consistency"] = 0.0
     fid_stats = None if self.features is None else (RunningStatistics(), RunningStatistics())
+    detail = {"real": colour.DetailEnergy(), "reconstructed": colour.DetailEnergy()}
     for batch in batches:
       x_hat, indices = self.predict(state, batch)
       per_image = self.errors(to_model_range(batch["image"]), x_hat)
@@ -65,6 +67,9 @@ class Evaluator:
         sums[k] += float(np.sum(to_host(v)[mask]))
       count += int(mask.sum())
       usage.update(indices, valid=batch["mask"])
+      if mask.any():
+        detail["real"].update(image[mask])
+        detail["reconstructed"].update(to_uint8(x_hat[mask]))
       if fid_stats is not None and mask.any():
         fid_stats[0].update(self.features(np.asarray(to_model_range(image[mask]))))
         fid_stats[1].update(self.features(x_hat[mask]))
@@ -76,6 +81,7 @@ class Evaluator:
         grid = image_grid([image[:n], to_uint8(x_hat[:n])])
     metrics = {k: v / count for k, v in sums.items()}
     metrics.update(usage.summary())
+    metrics.update(detail["reconstructed"].relative_to(detail["real"]))
     if self.levels is not None:
       metrics.update(level_usage(usage, self.levels))
     if fid_stats is not None:

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from fsq.distributed import to_host
-from fsq.evaluators import networks
+from fsq.evaluators import colour, networks
 from fsq.evaluators.fid import Statistics, feature_statistics, frechet_distance
 from fsq.evaluators.precision_recall import precision_recall
 from fsq.images import image_grid
@@ -22,8 +22,9 @@ class Evaluator:
   """One sample per held-out label (up to `num_samples`) at guidance `guidance` and at each
   of `guidance_sweep`, judged in the features of `network` against those held-out images.
 
-  Metrics: fid, precision and recall (k = 3), and class_consistency for a network with a
-  classifier (scenes); values of the sweep get the suffix `_cfg{alpha}`. Image: a grid of
+  Metrics: fid, precision and recall (k = 3), class_consistency for a network with a
+  classifier (scenes), and luma_detail, chroma_detail and false_colour against the held-out
+  images (fsq/evaluators/colour.py); values of the sweep get the suffix `_cfg{alpha}`. Image: a grid of
   `grid_per_class` samples of every class at `guidance`.
   """
 
@@ -40,10 +41,14 @@ class Evaluator:
     self.num_samples, self.grid_per_class = num_samples, grid_per_class
 
   def _metrics(self, state: Any, labels: np.ndarray, real_features: np.ndarray,
-               real: Statistics, guidance: float) -> dict[str, float]:
+               real: Statistics, real_detail: colour.DetailEnergy, guidance: float
+               ) -> dict[str, float]:
     images = self.sample(state, labels, guidance, self.batch_size, self.seed)
     features = self.features(images)
     metrics = {"fid": frechet_distance(*feature_statistics([features]), *real)}
+    detail = colour.DetailEnergy()
+    detail.update(images)
+    metrics.update(detail.relative_to(real_detail))
     metrics["precision"], metrics["recall"] = precision_recall(real_features, features)
     if self.classify is not None:
       predicted = np.argmax(self.classify(images), axis=-1)
@@ -52,19 +57,21 @@ class Evaluator:
 
   def run(self, state: Any, batches: Iterable[dict[str, jax.Array]]
           ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    labels, real_features = [], []
+    labels, real_features, real_detail = [], [], colour.DetailEnergy()
     for batch in batches:
       if sum(map(len, labels)) >= self.num_samples:
         break
       mask = to_host(batch["mask"])
       labels.append(to_host(batch["label"])[mask])
       real_features.append(self.features(to_host(batch["image"])[mask]))
+      real_detail.update(to_host(batch["image"])[mask])
     labels = np.concatenate(labels)[:self.num_samples]
     real_features = np.concatenate(real_features)[:self.num_samples]
     real, metrics = feature_statistics([real_features]), {}
     for guidance in sorted({self.guidance, *self.guidance_sweep}):
       suffix = "" if guidance == self.guidance else f"_cfg{guidance:g}"
-      for k, v in self._metrics(state, labels, real_features, real, guidance).items():
+      for k, v in self._metrics(state, labels, real_features, real, real_detail,
+                                guidance).items():
         metrics[f"{k}{suffix}"] = v
     grid_labels = np.repeat(np.arange(self.num_classes), self.grid_per_class)
     images = self.sample(state, grid_labels, self.guidance, len(grid_labels), self.seed)

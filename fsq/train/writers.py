@@ -136,3 +136,15 @@ def evaluated_runs(root: str) -> list[tuple[str, str, dict, dict[str, float]]]:
       with open(os.path.join(workdir, "config.json")) as f:
         runs.append((name, workdir, json.load(f), final))
   return runs
+
+
+def with_earlier(rows: list[dict], path: str, key: str) -> list[dict]:
+  """`rows` and the rows of the JSON list at `path` (an earlier collection's, if it exists)
+  whose `key` is not among theirs: a study run in pieces on machines that do not keep their
+  runs collects each piece into the same file and keeps the others' results."""
+  if not os.path.exists(path):
+    return list(rows)
+  with open(path) as f:
+    earlier = json.load(f)
+  names = {row[key] for row in rows}
+  return list(rows) + [row for row in earlier if row[key] not in names]
