@@ -62,10 +62,11 @@ class Stage1(Stage):
             "losses.perceptual_network (scenes | inception), or losses.perceptual_weight=0.")
       from fsq.evaluators.networks import perceptual_feature_fn  # Loads weights.
       perceptual_fn = perceptual_feature_fn(cfg.perceptual_network, cfg.perceptual_weights)
-    if cfg.get("perceptual_input", "rgb") not in losses.PERCEPTUAL_INPUTS:
-      raise ValueError(f"losses.perceptual_input={cfg.perceptual_input!r}: choose one of "
+    perceptual_input = cfg.get("perceptual_input", "rgb")  # Runs saved before the option.
+    if perceptual_input not in losses.PERCEPTUAL_INPUTS:
+      raise ValueError(f"losses.perceptual_input={perceptual_input!r}: choose one of "
                        f"{', '.join(losses.PERCEPTUAL_INPUTS)}.")
-    if perceptual_fn is not None and cfg.get("perceptual_input", "rgb") == "luma":
+    if perceptual_fn is not None and perceptual_input == "luma":
       perceptual_fn = losses.luma_input(perceptual_fn)
     self.config = config
     self.perceptual_fn = perceptual_fn

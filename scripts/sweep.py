@@ -110,7 +110,11 @@ def run_one(run: dict, root: str, threads: int) -> tuple[str, int, float]:
 def run_sweep(spec: str, root: str, parallel: int = 0, seeds: Sequence[int] = (0,)) -> None:
   """Trains every unfinished run of the sweep `spec` (for each seed) below `root`; exits if any
   fails."""
-  runs = load_sweep(spec, seeds)
+  run_runs(load_sweep(spec, seeds), root, parallel)
+
+
+def run_runs(runs: list[dict], root: str, parallel: int = 0) -> None:
+  """Trains every unfinished run of `runs` (load_sweep's) below `root`; exits if any fails."""
   done = {run["name"] for run in runs if finished(os.path.join(root, run["name"]))}
   todo = [run for run in runs if run["name"] not in done]
   print(f"{len(done)} of {len(runs)} runs finished already; running {len(todo)}")
@@ -176,7 +180,7 @@ def main():
       print(shlex.join(command(run, args.root)) + (f"  # after: {' '.join(after)}" if after
                                                     else ""))
     return
-  run_sweep(args.sweep, args.root, args.parallel, args.seeds)
+  run_runs(runs, args.root, args.parallel)
 
 
 if __name__ == "__main__":

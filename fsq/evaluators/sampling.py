@@ -24,8 +24,8 @@ class Evaluator:
 
   Metrics: fid, precision and recall (k = 3), class_consistency for a network with a
   classifier (scenes), and luma_detail, chroma_detail and false_colour against the held-out
-  images (fsq/evaluators/colour.py); values of the sweep get the suffix `_cfg{alpha}`. Image: a grid of
-  `grid_per_class` samples of every class at `guidance`.
+  images (fsq/evaluators/colour.py); values of the sweep get the suffix `_cfg{alpha}`.
+  Image: a grid of `grid_per_class` samples of every class at `guidance`.
   """
 
   def __init__(self, stage: Any, *, batch_size: int, seed: int, network: str,
@@ -63,8 +63,9 @@ class Evaluator:
         break
       mask = to_host(batch["mask"])
       labels.append(to_host(batch["label"])[mask])
-      real_features.append(self.features(to_host(batch["image"])[mask]))
-      real_detail.update(to_host(batch["image"])[mask])
+      images = to_host(batch["image"])[mask]
+      real_features.append(self.features(images))
+      real_detail.update(images)
     labels = np.concatenate(labels)[:self.num_samples]
     real_features = np.concatenate(real_features)[:self.num_samples]
     real, metrics = feature_statistics([real_features]), {}
