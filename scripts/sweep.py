@@ -107,10 +107,18 @@ def run_one(run: dict, root: str, threads: int) -> tuple[str, int, float]:
   return run["name"], status, time.time() - start
 
 
+def sweep_or_exit(spec: str, seeds: Sequence[int] = (0,)) -> list[dict]:
+  """load_sweep for the command lines: a bad sweep file or argument exits with one line."""
+  try:
+    return load_sweep(spec, seeds)
+  except (ConfigError, ValueError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
+
+
 def run_sweep(spec: str, root: str, parallel: int = 0, seeds: Sequence[int] = (0,)) -> None:
-  """Trains every unfinished run of the sweep `spec` (for each seed) below `root`; exits if any
-  fails."""
-  run_runs(load_sweep(spec, seeds), root, parallel)
+  """Trains every unfinished run of the sweep `spec` (for each seed) below `root`; exits with one
+  line for a bad sweep and if any run fails."""
+  run_runs(sweep_or_exit(spec, seeds), root, parallel)
 
 
 def run_runs(runs: list[dict], root: str, parallel: int = 0) -> None:
@@ -170,10 +178,7 @@ def main():
                       help="comma-separated seeds, each a copy of the sweep (default 0)")
   parser.add_argument("--print_commands", action="store_true")
   args = parser.parse_args()
-  try:
-    runs = load_sweep(args.sweep, args.seeds)
-  except (ConfigError, ValueError, FileNotFoundError) as e:
-    sys.exit(f"error: {e}")
+  runs = sweep_or_exit(args.sweep, args.seeds)
   if args.print_commands:
     for run in runs:  # In dependency order.
       after = run.get("after")

@@ -131,6 +131,11 @@ def test_table2_runs_in_pieces_of_chosen_oracles(capsys):
       patch.setattr("sys.argv", ["sweep", "--sweep=configs/sweeps/uvim_table2.py:oracles="
                                  "oracle_depth", "--root=unused", "--print_commands"])
       sweep.main()
+  with pytest.raises(SystemExit, match="^error: oracles=oracle_depth: no oracle oracle_depth;"):
+    with pytest.MonkeyPatch.context() as patch:  # scripts.reproduce runs the sweep first.
+      patch.setattr("sys.argv", ["reproduce", "--sweep=configs/sweeps/uvim_table2.py:oracles="
+                                 "oracle_depth", "--root=unused", "--out=unused"])
+      reproduce.main()
 
 
 def test_seeds_copy_the_sweep_and_reproduce_averages_them(tmp_path):

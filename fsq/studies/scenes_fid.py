@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from fsq import data as data_lib
 from fsq.evaluators import networks
-from fsq.evaluators.fid import frechet_distance
+from fsq.evaluators.fid import feature_statistics, frechet_distance
 
 
 def scenes(split: str, n: int, size: int = 32) -> np.ndarray:
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> str:
   features = networks.fid_feature_fn("scenes")
 
   def stats(images: np.ndarray):
-    f = features(images.astype(np.uint8)).astype(np.float64)
-    return f.mean(axis=0), np.cov(f, rowvar=False)
+    return feature_statistics([features(images.astype(np.uint8))])
 
   lines = ["| scored against N real training-split scenes | N | scenes-FID | PSNR (dB) |",
            "|---|---|---|---|"]
