@@ -3,8 +3,10 @@
   python -m scripts.train_scenes_classifier    # trains, then writes the committed weights
   python -m scripts.train --config=configs/scenes_classifier.py:runlocal --workdir=runs/x
 
-Arguments: res (image size; the committed network is 64), runlocal (a seconds-long CPU
-version of the same run, for tests).
+Arguments: res (image size; the committed network is 64), seed (the committed judge is seed 0;
+a second network from seed 1 is the scenes tokenizer's perceptual loss, so that the loss is
+not its own judge: docs/results/maskgit_scenes.md), runlocal (a seconds-long CPU version of
+the same run, for tests).
 """
 import ml_collections
 
@@ -14,11 +16,11 @@ from fsq.train.optim import default_optax
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  arg = parse_arg(arg, res=64, runlocal=False)
+  arg = parse_arg(arg, res=64, seed=0, runlocal=False)
   config = ml_collections.ConfigDict(loop_config(
       total_steps=3000, batch_size=64, eval_batch_size=256, log_every=50, eval_every=3000,
       checkpoint_every=500))
-  config.seed = 0  # The committed weights come from this seed.
+  config.seed = arg.seed
   config.stage = "fsq.stages.classifier:ClassifierStage"
   config.evals = {"classify": {"type": "fsq.evaluators.classification"}}
   config.data = data_config("scenes", arg.res, eval_examples=256 if arg.runlocal else 10_000)

@@ -62,7 +62,9 @@ def collect(root: str) -> list[dict]:
   """One row per tokenizer run below `root`, with its final evaluation.
 
   A Stage II run's (one with a `tokenizer`) evaluations join its tokenizer's row; one whose
-  tokenizer is not below `root` is a row of its own.
+  tokenizer is not below `root` is a row of its own. Stage II seeds of one tokenizer (Stage II
+  runs NAME_seed{k} whose tokenizer TOK has no seed suffix) are rows TOK_seed{k}, copies of the
+  tokenizer's row, so that aggregate() averages over them.
   """
   rows, stage2 = {}, []
   for name, workdir, config, final in evaluated_runs(root):
@@ -70,10 +72,14 @@ def collect(root: str) -> list[dict]:
       stage2.append((name, config["tokenizer"], final))
     else:
       rows[os.path.realpath(workdir)] = {"run": name, **_quantizer_row(config), **final}
+  tokenizers = {key: dict(row) for key, row in rows.items()}
   for name, tokenizer, final in stage2:
     sampled = {k: v for k, v in final.items() if k.startswith("eval/")}
-    row = rows.get(os.path.realpath(tokenizer))
-    if row is not None:
+    row, seed = rows.get(os.path.realpath(tokenizer)), SEED_SUFFIX.search(name)
+    if row is not None and seed and not SEED_SUFFIX.search(row["run"]):
+      base = tokenizers[os.path.realpath(tokenizer)]
+      rows[name] = {**base, "run": base["run"] + seed[0], **sampled, "stage2_run": name}
+    elif row is not None:
       row.update(sampled, stage2_run=name)
     else:
       with open(os.path.join(tokenizer, "config.json")) as f:

@@ -13,7 +13,12 @@ from its checkpoint, because scripts.train does. --parallel runs that many at on
 as many as fit the cores, each given its share of threads); a run starts once every run it
 needs has finished, and is skipped if one of them failed. --seeds repeats the whole sweep per
 seed, seed by seed: seed 0 is the sweep as written, seed k renames each run NAME_seed{k}, sets
-its config's seed to k and makes it wait for the seed-k runs it needs.
+its config's seed to k and makes it wait for the seed-k runs it needs (and read them: "{root}/NAME"
+in its config or overrides becomes "{root}/NAME_seed{k}" for each NAME it waits for).
+
+A run with "tokenize": NAME (a run of the same sweep, which it must wait for) is not a training
+run: it writes NAME's token cache for MaskGIT Stage II (scripts.tokenize, "num_examples" scenes)
+to ROOT/RUN/tokens, and is finished once that cache is complete.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -29,21 +35,38 @@ from collections.abc import Sequence
 from concurrent import futures
 
 from fsq.config import ConfigError
+from fsq.data import tokens as token_cache
 from fsq.train.checkpoint import Checkpointer
 from fsq.train.writers import has_evaluation
 
 
+TOKENS = "tokens"  # A tokenize run's cache: ROOT/RUN/tokens.
+
+
 def with_seeds(runs: list[dict], seeds: Sequence[int]) -> list[dict]:
-  """`runs` once per seed: seed 0 as they are, seed k as NAME_seed{k} with config seed k."""
+  """`runs` once per seed: seed 0 as they are, seed k as NAME_seed{k} with config seed k, waiting
+  for and reading the seed-k copies of the runs it needs."""
   out = []
   for seed in seeds:
     suffix = f"_seed{seed}" if seed else ""
     for run in runs:
       copy = {**run, "name": run["name"] + suffix}
       if seed:
-        copy["overrides"] = {**run.get("overrides", {}), "seed": seed}
-        if run.get("after"):
-          copy["after"] = [name + suffix for name in run["after"]]
+        needs = run.get("after", ())
+        # "{root}/tok" followed by the end, "/" or "," is run tok, "{root}/tok_big" is not.
+        pattern = re.compile(r"\{root\}/(" + "|".join(map(re.escape, needs)) + r")(?=$|[/,])")
+
+        def seeded(value):
+          if not (needs and isinstance(value, str)):
+            return value
+          return pattern.sub(lambda m: m[0] + suffix, value)
+        if "config" in run:
+          copy["config"] = seeded(run["config"])
+        copy["overrides"] = {**{k: seeded(v) for k, v in run.get("overrides", {}).items()},
+                             "seed": seed}
+        copy["after"] = [name + suffix for name in needs]
+        if run.get("tokenize"):
+          copy["tokenize"] = run["tokenize"] + suffix
       out.append(copy)
   return out
 
@@ -59,6 +82,10 @@ def load_sweep(spec: str, seeds: Sequence[int] = (0,)) -> list[dict]:
   names = [run["name"] for run in runs]
   if len(set(names)) != len(names):
     raise ValueError(f"sweep {spec} has duplicate run names: {names}")
+  for run in runs:
+    if run.get("tokenize") and run["tokenize"] not in run.get("after", ()):
+      raise ValueError(f"sweep {spec}: run {run['name']} tokenizes with {run['tokenize']} and "
+                       f"must wait for it (\"after\").")
   ordered, placed = [], set()
   while len(ordered) < len(runs):
     ready = [r for r in runs if r["name"] not in placed and set(r.get("after", ())) <= placed]
@@ -74,17 +101,25 @@ def command(run: dict, root: str) -> list[str]:
   def fill(value) -> str:
     return str(value).replace("{root}", root)
 
+  if run.get("tokenize"):
+    return [sys.executable, "-m", "scripts.tokenize",
+            f"--tokenizer={os.path.join(root, run['tokenize'])}",
+            f"--out={os.path.join(root, run['name'], TOKENS)}",
+            f"--num_examples={run['num_examples']}"]
   flags = [f"--config.{key}={fill(value)}" for key, value in run.get("overrides", {}).items()]
   return [sys.executable, "-m", "scripts.train", f"--config={fill(run['config'])}",
           f"--workdir={os.path.join(root, run['name'])}", *flags]
 
 
 def finished(workdir: str) -> bool:
-  """A run is finished when it has a checkpoint and every evaluation at its total_steps.
+  """A run is finished when it has a checkpoint and every evaluation at its total_steps (a
+  tokenize run: when its cache is complete).
 
   A run killed during its final evaluations has the checkpoint only: scripts.train, run
   again, runs the evaluations that are missing without training.
   """
+  if os.path.exists(os.path.join(workdir, TOKENS, token_cache.MANIFEST)):
+    return True
   try:
     with open(os.path.join(workdir, "config.json")) as f:
       config = json.load(f)

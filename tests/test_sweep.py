@@ -5,6 +5,7 @@ import textwrap
 
 import pytest
 
+from fsq.config import ConfigError
 from scripts import reproduce, sweep
 from train_utils import TINY
 
@@ -161,6 +162,73 @@ def test_seeds_copy_the_sweep_and_reproduce_averages_them(tmp_path):
   table = reproduce.write_tables([fsq, vq], str(tmp_path))
   assert "| fsq_64 | fsq | 64 |  |  | 3 | 27.000 ± 1.000 |" in table
   assert "| vq_64 | vq | 64 |  |  | 1 | 25.000 |" in table
+
+
+def test_seed_copies_read_the_seed_copies_of_the_runs_they_need(tmp_path):
+  runs = [{"name": "tok", "config": "c"}, {"name": "tok_big", "config": "c"},
+          {"name": "tokens_tok", "tokenize": "tok", "num_examples": 8, "after": ["tok"]},
+          {"name": "s2", "after": ["tok", "tokens_tok"],
+           "config": "c:tokenizer={root}/tok,token_cache={root}/tokens_tok/tokens",
+           "overrides": {"other": "{root}/tok_big", "seed": 0}}]
+  seeded = {r["name"]: r for r in sweep.load_sweep(_write_sweep(tmp_path / "s.py", runs),
+                                                   seeds=(0, 1))}
+  assert seeded["s2"] == runs[3]
+  s2 = seeded["s2_seed1"]
+  assert s2["config"] == "c:tokenizer={root}/tok_seed1,token_cache={root}/tokens_tok_seed1/tokens"
+  assert s2["overrides"] == {"other": "{root}/tok_big", "seed": 1}  # Not a run it waits for.
+  tokens = seeded["tokens_tok_seed1"]
+  assert tokens["tokenize"] == "tok_seed1" and tokens["after"] == ["tok_seed1"]
+  assert sweep.command(tokens, "/R")[2:] == [
+      "scripts.tokenize", "--tokenizer=/R/tok_seed1", "--out=/R/tokens_tok_seed1/tokens",
+      "--num_examples=8"]
+  with pytest.raises(ValueError, match="tokenizes with tok and must wait for it"):
+    sweep.load_sweep(_write_sweep(tmp_path / "bad.py", [
+        {"name": "tok", "config": "c"}, {"name": "t", "tokenize": "tok", "num_examples": 8}]))
+
+
+def test_a_tokenize_run_writes_the_cache_and_is_then_finished(tokenizer_workdir, tmp_path,
+                                                                  capsys):
+  root = tmp_path / "runs"
+  os.makedirs(root)
+  os.symlink(tokenizer_workdir, root / "tok")
+  run = {"name": "tokens_tok", "tokenize": "tok", "num_examples": 8}  # tok: trained already.
+  assert not sweep.finished(str(root / "tokens_tok"))
+  sweep.run_runs([run], str(root), parallel=1)
+  assert sweep.finished(str(root / "tokens_tok"))
+  cache = root / "tokens_tok" / sweep.TOKENS
+  assert json.loads((cache / "manifest.json").read_text())["num_examples"] == 8
+  sweep.run_runs([run], str(root), parallel=1)
+  assert "1 of 1 runs finished already; running 0" in capsys.readouterr().out
+
+
+def test_stage2_seeds_of_one_tokenizer_average_over_the_seeds(tmp_path):
+  root = tmp_path / "runs"
+  fsq = {"stage": "maskgit.stage1:Stage1", "quantizer": {"name": "fsq", "levels": [8, 5, 5, 5]}}
+  _fake_run(root / "tok8_fsq", fsq, [{"step": 20, "eval/recon/psnr": 22.0}])
+  for seed, fid in enumerate([10.0, 12.0, 14.0]):
+    name = "s2_tok8_fsq" + (f"_seed{seed}" if seed else "")
+    _fake_run(root / name, {"tokenizer": str(root / "tok8_fsq")},
+              [{"step": 5, "eval/sample/fid": fid}])
+  rows = {r["run"]: r for r in reproduce.collect(str(root))}
+  assert set(rows) == {"tok8_fsq", "tok8_fsq_seed1", "tok8_fsq_seed2"}
+  assert rows["tok8_fsq_seed2"]["stage2_run"] == "s2_tok8_fsq_seed2"
+  (row,) = reproduce.aggregate(list(rows.values()))
+  assert row["seeds"] == 3 and row["eval/sample/fid/seeds"] == [10.0, 12.0, 14.0]
+  assert row["eval/sample/fid/sd"] == 2.0 and row["eval/recon/psnr/sd"] == 0.0
+
+
+def test_the_maskgit_scenes_sweep_shares_each_tokenizer_between_stage2_seeds():
+  runs = sweep.load_sweep("configs/sweeps/maskgit_scenes.py:stage2_seeds=2,cache=100")
+  assert [r["name"] for r in runs] == [
+      "tok8_fsq", "tokens_tok8_fsq", "s2_tok8_fsq", "tok8_vq", "tokens_tok8_vq", "s2_tok8_vq",
+      "s2_tok8_fsq_seed1", "s2_tok8_vq_seed1"]
+  s2 = runs[-1]
+  assert s2["overrides"] == {"seed": 1} and s2["after"] == ["tok8_vq", "tokens_tok8_vq"]
+  assert "tokenizer={root}/tok8_vq,token_cache={root}/tokens_tok8_vq/tokens,guidance=0.1" \
+      in s2["config"]
+  assert sweep.command(runs[1], "/R")[-1] == "--num_examples=100"
+  with pytest.raises(ConfigError, match="stage2_seeds=0"):
+    sweep.load_sweep("configs/sweeps/maskgit_scenes.py:stage2_seeds=0")
 
 
 def test_reproduce_in_pieces_keeps_the_runs_of_earlier_pieces(tmp_path, monkeypatch, capsys):

@@ -41,6 +41,7 @@ def test_lms_are_grouped_by_oracle_with_spread_and_the_floor_verdict(tmp_path):
   (root / "sweep.log").write_text("lm_depth_fsq_seed0: done in 500 s (log: x)\n"
                                   "lm_depth_fsq_seed0: FAILED (exit 1) in 3 s (log: x)\n"
                                   "lm_depth_fsq_seed1: done in 510 s (log: x)\n")
+  (root / "sweep_piece2.log").write_text("lm_depth_vq_ema_seed2: done in 490 s (log: x)\n")
   rows = {r["oracle"]: r for r in table2.collect(str(root))}
   assert set(rows) == {"oracle_depth_fsq", "oracle_depth_vq_ema"}
   fsq, vq = rows["oracle_depth_fsq"], rows["oracle_depth_vq_ema"]
@@ -48,7 +49,7 @@ def test_lms_are_grouped_by_oracle_with_spread_and_the_floor_verdict(tmp_path):
   assert fsq["gain_over_floor"] == pytest.approx(0.13) and fsq["beats_floor"] is True
   assert vq["beats_floor"] is False and vq["quantizer"] == "VQ 128, no splitting"
   assert fsq["oracle/rmse"] == 0.36 and fsq["context_only/rmse"] == 0.75 and fsq["usage"] == 0.5
-  assert fsq["lm_seconds"] == [500.0, 510.0, None]
+  assert fsq["lm_seconds"] == [500.0, 510.0, None] and vq["lm_seconds"] == [None, None, 490.0]
   text = table2.write(list(rows.values()), str(tmp_path / "out"))
   assert "| 0.620 ± 0.020 (n=3) | 0.360 | 0.750 |" in text
   assert "| 0.130 | yes |" in text and "judged by RMSE (m)" in text and "| 0.680 ± 0.072 (n=3) |" in text

@@ -12,6 +12,7 @@ kept (`earlier`), so a table run in pieces on machines that do not keep their ru
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import re
@@ -46,9 +47,11 @@ PICTURE_ROWS = ["image", "target", "LM", "oracle", "context only"]
 
 
 def wall_times(root: str) -> dict[str, float]:
-  """Seconds of each run's last `NAME: done in N s` line in ROOT/sweep.log ({} without it)."""
-  path, times = os.path.join(root, "sweep.log"), {}
-  if os.path.exists(path):
+  """Seconds of each run's last `NAME: done in N s` line in ROOT's sweep logs ({} without
+  any): every `sweep*.log` below ROOT in name order, so a piece's log (sweep_depth.log) beside
+  another's keeps its runs' times."""
+  times = {}
+  for path in sorted(glob.glob(os.path.join(root, "sweep*.log"))):
     with open(path) as f:
       for match in re.finditer(r"^(\S+): done in (\d+) s", f.read(), re.MULTILINE):
         times[match[1]] = float(match[2])
