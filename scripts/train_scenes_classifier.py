@@ -2,11 +2,13 @@
 
   python -m scripts.train_scenes_classifier [--workdir=runs/scenes_classifier]
 
-Trains configs/scenes_classifier.py (seed 0) through the project's training loop, exactly as
+Trains configs/scenes_classifier.py (seed 0: the judge; `--config_arg=seed=1`: the scenes
+tokenizers' perceptual network) through the project's training loop, exactly as
 `python -m scripts.train --config=configs/scenes_classifier.py --workdir=WORKDIR` does
 (rerunning resumes), writes the latest checkpoint's parameters to --output (by default the
-committed fsq/evaluators/weights/scenes_classifier_64px.msgpack), and prints the held-out
-accuracies of the final evaluation (the whole 10k-scene validation split) and the wall time.
+committed fsq/evaluators/weights/scenes_classifier_64px[_seed1].msgpack of that seed), and
+prints the held-out accuracies of the final evaluation (the whole 10k-scene validation split)
+and the wall time.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import jax
 
 from configs import scenes_classifier
 from fsq.config import validate
-from fsq.evaluators.scenes_features import DEFAULT_WEIGHTS, export_weights
+from fsq.evaluators.scenes_features import export_weights, weights_path
 from fsq.stages import make_stage
 from fsq.stages.restore import load_frozen
 from fsq.train.loop import Preempted, train
@@ -30,8 +32,10 @@ from fsq.train.writers import read_metrics
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--workdir", default="runs/scenes_classifier")
-  parser.add_argument("--output", default=DEFAULT_WEIGHTS)
+  parser.add_argument("--workdir", default="",
+                      help="default: runs/scenes_classifier, runs/scenes_classifier_seed1, ...")
+  parser.add_argument("--output", default="",
+                      help="default: the committed weights of the config's seed")
   parser.add_argument("--config_arg", default="",
                       help="argument of configs/scenes_classifier.py, e.g. runlocal")
   args = parser.parse_args()
@@ -39,6 +43,9 @@ def main() -> None:
   logging.getLogger("fsq").setLevel(logging.INFO)
 
   config = scenes_classifier.get_config(args.config_arg)
+  suffix = f"_seed{config.seed}" if config.seed else ""
+  args.workdir = args.workdir or f"runs/scenes_classifier{suffix}"
+  args.output = args.output or weights_path(config.seed)
   validate(config, jax.device_count(), jax.process_count())
   start = time.time()
   try:

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import maskgit_tokenizer
 from fsq.evaluators import networks, scenes_features
 from maskgit.losses import perceptual_loss
 from test_evaluators_inception import random_variables
@@ -36,6 +37,18 @@ def test_scenes_fid_features_are_the_domain_networks():
                                 scenes_features.load_scenes_network().features(x))
 
 
+def test_the_scenes_tokenizers_perceptual_network_is_not_the_judge():
+  """Seed 1's network (the perceptual loss of configs/maskgit_tokenizer.py's scenes variant)
+  has the judge's architecture and task, and its own features."""
+  x = np.asarray(_images(4, n=3))
+  judge, loss_net = (networks.fid_feature_fn(name)(x) for name in ("scenes", "scenes_seed1"))
+  assert judge.shape == loss_net.shape == (3, 256)
+  assert np.max(np.abs(judge - loss_net)) > 0.1 * np.max(np.abs(judge))
+  config = maskgit_tokenizer.get_config("tokens=8")
+  assert config.losses.perceptual_network == "scenes_seed1"
+  assert config.evals.recon.network == "scenes"
+
+
 def test_inception_perceptual_maps_from_a_user_file(tmp_path):
   path = tmp_path / "inception.npz"
   np.savez(path, **random_variables())
@@ -44,10 +57,14 @@ def test_inception_perceptual_maps_from_a_user_file(tmp_path):
   assert networks.fid_feature_fn("inception", str(path))(_images(3, n=1)).shape == (1, 2048)
 
 
-def test_unknown_or_missing_networks_fail_clearly(tmp_path):
-  with pytest.raises(ValueError, match="choose one of scenes, inception"):
+def test_unknown_or_missing_networks_fail_clearly(tmp_path, monkeypatch):
+  with pytest.raises(ValueError, match="choose one of scenes, scenes_seed1, inception"):
     networks.perceptual_feature_fn("vgg")
   with pytest.raises(FileNotFoundError, match="convert_inception_weights"):
     networks.fid_feature_fn("inception", str(tmp_path / "missing.npz"))
   with pytest.raises(FileNotFoundError, match="train_scenes_classifier"):
     networks.perceptual_feature_fn("scenes", str(tmp_path / "missing.msgpack"))
+  monkeypatch.setattr(scenes_features, "WEIGHTS_DIR", str(tmp_path))  # A checkout without it.
+  with pytest.raises(FileNotFoundError, match=r"rebuilt by .*train_scenes_classifier "
+                                              r"--config_arg=seed=1"):
+    scenes_features.load_scenes_network(scenes_features.weights_path(1))

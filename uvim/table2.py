@@ -39,7 +39,7 @@ JUDGED = {"depth": "rmse", "colorization": "colour_fid", "panoptic": "pq"}
 def judged(task: str, network: str = "scenes") -> tuple[str, str, bool]:
   """(metric, label, lower is better) that Table 2 judges `task` by, its FID computed in the
   feature space of `network`."""
-  metric = "fid" if task == "colorization" and network != "scenes" else JUDGED[task]
+  metric = "fid" if task == "colorization" and network == "inception" else JUDGED[task]
   return next(m for m in TASK_METRICS[task] if m[0] == metric)
 
 

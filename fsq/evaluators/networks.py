@@ -1,15 +1,17 @@
 """Frozen feature networks chosen by name in a config: perceptual features and FID features.
 
   "scenes"     the committed scenes domain network (fsq/evaluators/scenes_features.py), or the
-               file `weights` names; the default on the embedded data.
+               file `weights` names; the judge on the embedded data.
+  "scenes_seed1"  the same network trained from seed 1: the scenes tokenizers' perceptual loss,
+               so that the loss does not optimise the judge's own features.
   "inception"  the FID InceptionV3 from a converted weights file the user supplies
                (docs/evaluators.md); the ImageNet choice.
 
 Perceptual features are LPIPS-style (Zhang et al. 2018): intermediate maps, each position's
 channel vector scaled to unit RMS, compared by mean squared difference
-(maskgit/losses.py:perceptual_loss). On the scenes the same network also computes scenes-FID,
-so a perceptual loss on it pulls the tokenizer towards what that FID measures: compare FIDs
-between runs with the same perceptual setting.
+(maskgit/losses.py:perceptual_loss). A perceptual loss on the judge itself pulls a tokenizer
+towards what scenes-FID and class consistency measure, with patterns no real scene has
+(docs/results/maskgit_scenes.md): the scenes tokenizers use "scenes_seed1".
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ import numpy as np
 
 from fsq.evaluators import inception, scenes_features
 
-NETWORKS = ("scenes", "inception")
+# The scenes networks: the seed of configs/scenes_classifier.py their committed weights come from.
+SCENES_SEEDS = {"scenes": 0, "scenes_seed1": 1}
+NETWORKS = (*SCENES_SEEDS, "inception")
 # Inception blocks at 35x35, 17x17 and 8x8: one map per resolution.
 INCEPTION_PERCEPTUAL_BLOCKS = ("Mixed_5d", "Mixed_6e", "Mixed_7c")
 
@@ -53,8 +57,8 @@ def perceptual_feature_fn(name: str, weights: str = "") -> Callable[[jax.Array],
   inception: the outputs of INCEPTION_PERCEPTUAL_BLOCKS (the input is resized to 299 px).
   """
   _check(name)
-  if name == "scenes":
-    net = _scenes_network(weights)
+  if name in SCENES_SEEDS:
+    net = _scenes_network(name, weights)
     variables = {"params": net.params}
 
     def features(x_bhwc):
@@ -72,15 +76,17 @@ def perceptual_feature_fn(name: str, weights: str = "") -> Callable[[jax.Array],
 
 
 @functools.lru_cache(maxsize=4)
-def _scenes_network(weights: str) -> scenes_features.ScenesNetwork:
-  return scenes_features.load_scenes_network(weights or scenes_features.DEFAULT_WEIGHTS)
+def _scenes_network(name: str, weights: str) -> scenes_features.ScenesNetwork:
+  """The file `weights`, by default the committed weights of the network `name`."""
+  return scenes_features.load_scenes_network(
+      weights or scenes_features.weights_path(SCENES_SEEDS[name]))
 
 
 def fid_feature_fn(name: str, weights: str = "") -> Callable[[np.ndarray], np.ndarray]:
   """`features(images_nhwc uint8 or [-1, 1]) -> (N, D) float32`: scenes (256-d) or pool3."""
   _check(name)
-  if name == "scenes":
-    return _scenes_network(weights).features
+  if name in SCENES_SEEDS:
+    return _scenes_network(name, weights).features
   return inception.make_feature_fn(inception.load_variables(weights or inception.DEFAULT_NPZ))
 
 
@@ -89,4 +95,6 @@ def class_probability_fn(name: str, weights: str = ""
   """`probs(images_nhwc) -> (N, classes)` of the network's classifier; None for Inception
   (the FID graph stops at pool3)."""
   _check(name)
-  return _scenes_network(weights).class_probabilities if name == "scenes" else None
+  if name not in SCENES_SEEDS:
+    return None
+  return _scenes_network(name, weights).class_probabilities

@@ -26,9 +26,18 @@ import numpy as np
 from fsq.evaluators.fid import feature_statistics, frechet_distance
 from fsq.models.scenes_classifier import ScenesClassifier
 
-DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights",
-                               "scenes_classifier_64px.msgpack")
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 TRAIN_COMMAND = "python -m scripts.train_scenes_classifier"
+
+
+def weights_path(seed: int = 0) -> str:
+  """The committed network of configs/scenes_classifier.py with `seed`: seed 0 is the judge
+  (scenes-FID, class consistency), seed 1 the scenes tokenizers' perceptual loss."""
+  return os.path.join(WEIGHTS_DIR, "scenes_classifier_64px"
+                      + (f"_seed{seed}" if seed else "") + ".msgpack")
+
+
+DEFAULT_WEIGHTS = weights_path(0)
 
 
 def preprocess(images_nhwc: jax.Array, size: int) -> jax.Array:
@@ -92,9 +101,14 @@ class ScenesNetwork:
 def load_scenes_network(path: str = DEFAULT_WEIGHTS, batch_size: int = 256) -> ScenesNetwork:
   """The network saved by `export_weights` (by default the committed one)."""
   if not os.path.exists(path):
-    raise FileNotFoundError(
-        f"no scenes classifier weights at {path!r}. The committed file is "
-        f"{DEFAULT_WEIGHTS}; to rebuild it run `{TRAIN_COMMAND}` (about 15 minutes on 2 CPU cores).")
+    seed = next((k for k in (0, 1) if os.path.abspath(path) == weights_path(k)), None)
+    if seed is None:
+      rebuild = f"the committed judge is {DEFAULT_WEIGHTS}, rebuilt by `{TRAIN_COMMAND}`"
+    else:
+      flag = f" --config_arg=seed={seed}" if seed else ""
+      rebuild = f"this committed file is rebuilt by `{TRAIN_COMMAND}{flag}`"
+    raise FileNotFoundError(f"no scenes classifier weights at {path!r}: {rebuild} (about 15 "
+                            "minutes on 2 CPU cores).")
   with open(path, "rb") as f:
     saved = flax.serialization.msgpack_restore(f.read())
   run_config = json.loads(saved["run_config"])
