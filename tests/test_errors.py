@@ -120,6 +120,6 @@ def test_every_config_problem_at_once(tmp_path):
 def test_a_mistake_found_while_building_the_run_writes_nothing(tmp_path):
   """The evaluators are built in the loop, before the workdir is created."""
   lines = fails(cli_args(tmp_path / "run", **{"evals.recon.network": "nope"}))
-  assert lines == ["error: feature network 'nope': choose one of scenes, inception (or '' for "
-                   "none)."]
+  assert lines == ["error: feature network 'nope': choose one of scenes, scenes_seed1, "
+                   "inception (or '' for none)."]
   assert not os.path.exists(tmp_path / "run")
