@@ -46,6 +46,9 @@ METRICS = [("eval/recon/fid", "reconstruction FID", True),
            ("eval/recon/usage", "codebook usage", False),
            ("eval/bits/bits_per_token", "compression cost (bits/token)", True),
            ("eval/sample/fid", "sampling FID", True)]
+# Tabled, not plotted, when present: Stage II's sample quality beyond FID (claim 4).
+TABLE_ONLY = ["eval/recon/class_consistency", "eval/sample/precision", "eval/sample/recall",
+              "eval/sample/class_consistency"]
 
 
 def _quantizer_row(config: dict) -> dict:
@@ -117,7 +120,8 @@ def _cell(row: dict, column: str) -> str:
 
 
 def write_tables(rows: list[dict], out: str) -> str:
-  metrics = [m for m, _, _ in METRICS if any(m in r for r in rows)] + ["eval/recon/perplexity"]
+  metrics = ([m for m, _, _ in METRICS if any(m in r for r in rows)]
+             + [m for m in TABLE_ONLY if any(m in r for r in rows)] + ["eval/recon/perplexity"])
   seeds = any(r.get("seeds", 1) > 1 for r in rows)
   columns = ["run", "quantizer", "codebook_size", "levels", "step"] + ["seeds"] * seeds + metrics
   with open(os.path.join(out, "results.csv"), "w", newline="") as f:

@@ -215,6 +215,10 @@ def test_stage2_seeds_of_one_tokenizer_average_over_the_seeds(tmp_path):
   (row,) = reproduce.aggregate(list(rows.values()))
   assert row["seeds"] == 3 and row["eval/sample/fid/seeds"] == [10.0, 12.0, 14.0]
   assert row["eval/sample/fid/sd"] == 2.0 and row["eval/recon/psnr/sd"] == 0.0
+  row["eval/sample/class_consistency"] = 0.5  # Tabled beside the plotted metrics.
+  table = reproduce.write_tables([row], str(tmp_path))
+  assert "sample/fid | sample/class_consistency | recon/perplexity |" in table
+  assert "| 3 | 22.000 ± 0.000 | 12.000 ± 2.000 | 0.500 |" in table
 
 
 def test_the_maskgit_scenes_sweep_shares_each_tokenizer_between_stage2_seeds():
