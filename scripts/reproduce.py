@@ -78,9 +78,10 @@ def collect(root: str) -> list[dict]:
   tokenizers = {key: dict(row) for key, row in rows.items()}
   for name, tokenizer, final in stage2:
     sampled = {k: v for k, v in final.items() if k.startswith("eval/")}
-    row, seed = rows.get(os.path.realpath(tokenizer)), SEED_SUFFIX.search(name)
+    key, seed = os.path.realpath(tokenizer), SEED_SUFFIX.search(name)
+    row = rows.get(key)
     if row is not None and seed and not SEED_SUFFIX.search(row["run"]):
-      base = tokenizers[os.path.realpath(tokenizer)]
+      base = tokenizers[key]
       rows[name] = {**base, "run": base["run"] + seed[0], **sampled, "stage2_run": name}
     elif row is not None:
       row.update(sampled, stage2_run=name)

@@ -25,8 +25,9 @@ import numpy as np
 
 from fsq.evaluators import inception, scenes_features
 
-# The scenes networks: the seed of configs/scenes_classifier.py their committed weights come from.
-SCENES_SEEDS = {"scenes": 0, "scenes_seed1": 1}
+# The scenes networks by name ("scenes", "scenes_seed1"): the seed of configs/scenes_classifier.py
+# their committed weights come from.
+SCENES_SEEDS = {"scenes" + (f"_seed{k}" if k else ""): k for k in scenes_features.COMMITTED_SEEDS}
 NETWORKS = (*SCENES_SEEDS, "inception")
 # Inception blocks at 35x35, 17x17 and 8x8: one map per resolution.
 INCEPTION_PERCEPTUAL_BLOCKS = ("Mixed_5d", "Mixed_6e", "Mixed_7c")

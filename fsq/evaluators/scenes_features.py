@@ -28,6 +28,8 @@ from fsq.models.scenes_classifier import ScenesClassifier
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 TRAIN_COMMAND = "python -m scripts.train_scenes_classifier"
+# The seeds of configs/scenes_classifier.py whose weights are committed (weights_path).
+COMMITTED_SEEDS = (0, 1)
 
 
 def weights_path(seed: int = 0) -> str:
@@ -101,7 +103,7 @@ class ScenesNetwork:
 def load_scenes_network(path: str = DEFAULT_WEIGHTS, batch_size: int = 256) -> ScenesNetwork:
   """The network saved by `export_weights` (by default the committed one)."""
   if not os.path.exists(path):
-    seed = next((k for k in (0, 1) if os.path.abspath(path) == weights_path(k)), None)
+    seed = next((k for k in COMMITTED_SEEDS if os.path.abspath(path) == weights_path(k)), None)
     if seed is None:
       rebuild = f"the committed judge is {DEFAULT_WEIGHTS}, rebuilt by `{TRAIN_COMMAND}`"
     else:
