@@ -235,6 +235,18 @@ def test_the_maskgit_scenes_sweep_shares_each_tokenizer_between_stage2_seeds():
     sweep.load_sweep("configs/sweeps/maskgit_scenes.py:stage2_seeds=0")
 
 
+def test_a_longer_stage2_on_the_tokenizers_of_another_root():
+  runs = sweep.load_sweep("configs/sweeps/maskgit_scenes.py:tokenizers=/A,stage2_steps=8800,"
+                          "stage2_seeds=1")
+  assert [r["name"] for r in runs] == ["s2_tok8_fsq", "s2_tok8_vq"]
+  assert all(r["after"] == [] for r in runs)  # Nothing to train before them in this root.
+  assert runs[0]["overrides"] == {"seed": 0, "total_steps": 8800, "eval_every": 2200}
+  assert "tokenizer=/A/tok8_fsq,token_cache=/A/tokens_tok8_fsq/tokens,guidance=0.2" \
+      in runs[0]["config"]
+  with pytest.raises(ConfigError, match="stage2_steps=0"):
+    sweep.load_sweep("configs/sweeps/maskgit_scenes.py:stage2_steps=0")
+
+
 def test_reproduce_in_pieces_keeps_the_runs_of_earlier_pieces(tmp_path, monkeypatch, capsys):
   fsq = {"quantizer": {"name": "fsq", "levels": [8, 8]}}
   vq = {"quantizer": {"name": "vq", "codebook_size": 64}}
