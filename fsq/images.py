@@ -1,6 +1,9 @@
 """Image conversions and grids shared by every stage, evaluator and script."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +17,18 @@ def to_model_range(image_uint8: jax.Array) -> jax.Array:
 def to_uint8(x: np.ndarray) -> np.ndarray:
   """[-1, 1] -> uint8 [0, 255], rounded and clipped."""
   return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def map_batches(fn: Callable[[np.ndarray], Any], x: np.ndarray, size: int) -> Any:
+  """fn over the rows of x in batches of `size`, the last one zero-padded so every call has one
+  shape (one compiled program); fn's output (an array or a tuple of them) trimmed back to
+  len(x) rows and concatenated on the host."""
+  out = []
+  for start in range(0, len(x), size):
+    chunk = x[start:start + size]
+    padded = np.pad(chunk, [(0, size - len(chunk))] + [(0, 0)] * (x.ndim - 1))
+    out.append(jax.tree.map(lambda y, n=len(chunk): np.asarray(y)[:n], fn(padded)))
+  return jax.tree.map(lambda *ys: np.concatenate(ys), *out)
 
 
 def resize_nearest(maps_bhw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fsq.evaluators.fid import feature_statistics, frechet_distance
+from fsq.images import map_batches
 from fsq.models.scenes_classifier import ScenesClassifier
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
@@ -80,16 +81,8 @@ class ScenesNetwork:
 
   def __call__(self, images_nhwc) -> tuple[np.ndarray, np.ndarray]:
     images_nhwc = np.asarray(images_nhwc)
-    n = images_nhwc.shape[0]
-    chunk = min(self.batch_size, n)
-    features, probs = [], []
-    for start in range(0, n, chunk):
-      part = images_nhwc[start:start + chunk]
-      padded = np.pad(part, [(0, chunk - len(part))] + [(0, 0)] * (part.ndim - 1))
-      f, p = self._forward(self.params, padded)
-      features.append(np.asarray(f)[:len(part)])
-      probs.append(np.asarray(p)[:len(part)])
-    return np.concatenate(features), np.concatenate(probs)
+    return map_batches(lambda x: self._forward(self.params, x), images_nhwc,
+                       min(self.batch_size, len(images_nhwc)))
 
   def features(self, images_nhwc) -> np.ndarray:
     """Penultimate features (N, feature_dim) float32: the scenes-FID / precision-recall space."""

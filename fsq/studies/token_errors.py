@@ -14,7 +14,6 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -22,21 +21,11 @@ import numpy as np
 from fsq import data as data_lib
 from fsq.evaluators import networks
 from fsq.evaluators.fid import feature_statistics, frechet_distance
-from fsq.images import to_uint8
+from fsq.images import map_batches, to_uint8
 from fsq.stages.restore import load_frozen
 from fsq.studies.scenes_fid import psnr
 
 RATES = (0.0, 0.05, 0.1, 0.2, 0.4)
-
-
-def batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, size: int) -> np.ndarray:
-  """fn over x in batches of `size` rows, the last one padded (one compiled shape)."""
-  out = []
-  for start in range(0, len(x), size):
-    chunk = x[start:start + size]
-    padded = np.pad(chunk, [(0, size - len(chunk))] + [(0, 0)] * (x.ndim - 1))
-    out.append(np.asarray(fn(padded))[:len(chunk)])
-  return np.concatenate(out)
 
 
 def corrupt(tokens_nhw: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -63,20 +52,20 @@ def measure(workdir: str, rates=RATES, num_examples: int = 1024, network: str = 
   tokenizer = load_frozen(workdir)
   tokenize, detokenize = jax.jit(tokenizer.tokenize), jax.jit(tokenizer.detokenize)
   images, labels = held_out(tokenizer.config.data.eval, num_examples)
-  tokens = batched(lambda x: tokenize(tokenizer.variables, x), images, batch_size)
+  tokens = map_batches(lambda x: tokenize(tokenizer.variables, x), images, batch_size)
   features = networks.fid_feature_fn(network)
   classify = networks.class_probability_fn(network)
-  real = feature_statistics([features(x) for x in np.array_split(images, -(-len(images) // 256))])
+  real = feature_statistics([map_batches(features, images, 256)])
   rng, rows = np.random.default_rng(seed), []
   for rate in rates:
-    decoded = to_uint8(batched(lambda t: detokenize(tokenizer.variables, t),
-                               corrupt(tokens, rate, rng), batch_size))
-    chunks = np.array_split(decoded, -(-len(decoded) // 256))
+    decoded = to_uint8(map_batches(lambda t: detokenize(tokenizer.variables, t),
+                                   corrupt(tokens, rate, rng), batch_size))
     row = {"tokenizer": workdir, "rate": rate,
-           "fid": frechet_distance(*feature_statistics([features(x) for x in chunks]), *real),
+           "fid": frechet_distance(*feature_statistics([map_batches(features, decoded, 256)]),
+                                   *real),
            "psnr": psnr(decoded, images)}
     if classify is not None:
-      predicted = np.concatenate([np.argmax(classify(x), axis=-1) for x in chunks])
+      predicted = np.argmax(map_batches(classify, decoded, 256), axis=-1)
       row["class_consistency"] = float(np.mean(predicted == labels))
     rows.append(row)
   return rows
