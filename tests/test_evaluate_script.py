@@ -38,7 +38,8 @@ def test_reconstruction_class_consistency_counts_unmasked_examples_only():
   # A fake judge reading the class from the reconstruction's first pixel: right for 0-2.
   x_hat = np.zeros((6, 8, 8, 3), np.float32)
   x_hat[:, 0, 0, 0] = [0, 1, 2, 0, 0, 1]
-  judge = lambda x: np.eye(4)[np.asarray(x)[:, 0, 0, 0].astype(int)]
+  judge = lambda x: (np.asarray(x, np.float32).reshape(len(x), -1)[:, :4],
+                     np.eye(4)[np.asarray(x)[:, 0, 0, 0].astype(int)])
 
   class Stage:
     codebook_size = 8
@@ -48,7 +49,7 @@ def test_reconstruction_class_consistency_counts_unmasked_examples_only():
 
   evaluator = reconstruction.Evaluator(Stage(), batch_size=6, seed=0)
   assert "class_consistency" not in evaluator.run(None, [batch])[0]
-  evaluator.classify = judge
+  evaluator.judge = judge
   metrics, _ = evaluator.run(None, [batch])
   assert metrics["class_consistency"] == pytest.approx(4 / 5)  # 0,1,2 and the 2nd 0.
   # PSNR of the 5 real rows only: the padded 6th row's error is not counted.

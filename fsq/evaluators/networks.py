@@ -24,11 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from fsq.evaluators import inception, scenes_features
+from fsq.images import map_batches
 
 # The scenes networks by name ("scenes", "scenes_seed1"): the seed of configs/scenes_classifier.py
 # their committed weights come from.
 SCENES_SEEDS = {"scenes" + (f"_seed{k}" if k else ""): k for k in scenes_features.COMMITTED_SEEDS}
 NETWORKS = (*SCENES_SEEDS, "inception")
+# Images per Inception call of judge_fn: 256 at 299 px is ~0.3 GB of input.
+JUDGE_BATCH = 256
 # Inception blocks at 35x35, 17x17 and 8x8: one map per resolution.
 INCEPTION_PERCEPTUAL_BLOCKS = ("Mixed_5d", "Mixed_6e", "Mixed_7c")
 
@@ -91,11 +94,14 @@ def fid_feature_fn(name: str, weights: str = "") -> Callable[[np.ndarray], np.nd
   return inception.make_feature_fn(inception.load_variables(weights or inception.DEFAULT_NPZ))
 
 
-def class_probability_fn(name: str, weights: str = ""
-                         ) -> Callable[[np.ndarray], np.ndarray] | None:
-  """`probs(images_nhwc) -> (N, classes)` of the network's classifier; None for Inception
-  (the FID graph stops at pool3)."""
+def judge_fn(name: str, weights: str = ""
+             ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]:
+  """`judge(images_nhwc) -> (FID features (N, D), class probabilities (N, classes) or None)` in
+  one forward pass over batches of JUDGE_BATCH, for any N: the scenes network's classifier head
+  shares it; Inception has none (the FID graph stops at pool3)."""
   _check(name)
-  if name not in SCENES_SEEDS:
-    return None
-  return _scenes_network(name, weights).class_probabilities
+  if name in SCENES_SEEDS:
+    return _scenes_network(name, weights)
+  features = fid_feature_fn(name, weights)
+  return lambda images_nhwc: (
+      map_batches(features, images_nhwc, min(JUDGE_BATCH, len(images_nhwc))), None)

@@ -48,16 +48,13 @@ class Evaluator:
     self.codebook_size = stage.codebook_size
     quantizer = getattr(getattr(stage, "model", None), "quantizer", None)
     self.levels = quantizer.levels if isinstance(quantizer, FSQQuantizer) else None
-    self.features = networks.fid_feature_fn(network, weights) if network else None
-    self.classify = networks.class_probability_fn(network, weights) if network else None
+    self.judge = networks.judge_fn(network, weights) if network else None
 
   def run(self, state: Any, batches: Iterable[dict[str, jax.Array]]
           ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     usage = CodebookUsage(self.codebook_size)
     sums, count, grid = {"mse": 0.0, "psnr": 0.0}, 0, None
-    if self.classify is not None:
-      sums["class_consistency"] = 0.0
-    fid_stats = None if self.features is None else (RunningStatistics(), RunningStatistics())
+    fid_stats = None if self.judge is None else (RunningStatistics(), RunningStatistics())
     detail = {"real": colour.DetailEnergy(), "reconstructed": colour.DetailEnergy()}
     for batch in batches:
       x_hat, indices = self.predict(state, batch)
@@ -70,12 +67,14 @@ class Evaluator:
       if mask.any():
         detail["real"].update(image[mask])
         detail["reconstructed"].update(to_uint8(x_hat[mask]))
-      if fid_stats is not None and mask.any():
-        fid_stats[0].update(self.features(np.asarray(to_model_range(image[mask]))))
-        fid_stats[1].update(self.features(x_hat[mask]))
-      if self.classify is not None and mask.any():
-        predicted = np.argmax(self.classify(x_hat[mask]), axis=-1)
-        sums["class_consistency"] += float(np.sum(predicted == to_host(batch["label"])[mask]))
+      if self.judge is not None and mask.any():
+        fid_stats[0].update(self.judge(np.asarray(to_model_range(image[mask])))[0])
+        features, probs = self.judge(x_hat[mask])
+        fid_stats[1].update(features)
+        if probs is not None:
+          predicted = np.argmax(probs, axis=-1)
+          sums["class_consistency"] = sums.get("class_consistency", 0.0) + float(
+              np.sum(predicted == to_host(batch["label"])[mask]))
       if grid is None:
         n = min(8, x_hat.shape[0])
         grid = image_grid([image[:n], to_uint8(x_hat[:n])])

@@ -35,8 +35,7 @@ class Evaluator:
     self.sample = getattr(stage, pred)
     self.num_classes = stage.num_classes
     self.batch_size, self.seed = batch_size, seed
-    self.features = networks.fid_feature_fn(network, weights)
-    self.classify = networks.class_probability_fn(network, weights)
+    self.judge = networks.judge_fn(network, weights)
     self.guidance, self.guidance_sweep = guidance, tuple(guidance_sweep)
     self.num_samples, self.grid_per_class = num_samples, grid_per_class
 
@@ -44,15 +43,14 @@ class Evaluator:
                real: Statistics, real_detail: colour.DetailEnergy, guidance: float
                ) -> dict[str, float]:
     images = self.sample(state, labels, guidance, self.batch_size, self.seed)
-    features = self.features(images)
+    features, probs = self.judge(images)
     metrics = {"fid": frechet_distance(*feature_statistics([features]), *real)}
     detail = colour.DetailEnergy()
     detail.update(images)
     metrics.update(detail.relative_to(real_detail))
     metrics["precision"], metrics["recall"] = precision_recall(real_features, features)
-    if self.classify is not None:
-      predicted = np.argmax(self.classify(images), axis=-1)
-      metrics["class_consistency"] = float(np.mean(predicted == labels))
+    if probs is not None:
+      metrics["class_consistency"] = float(np.mean(np.argmax(probs, axis=-1) == labels))
     return metrics
 
   def run(self, state: Any, batches: Iterable[dict[str, jax.Array]]
@@ -64,7 +62,7 @@ class Evaluator:
       mask = to_host(batch["mask"])
       labels.append(to_host(batch["label"])[mask])
       images = to_host(batch["image"])[mask]
-      real_features.append(self.features(images))
+      real_features.append(self.judge(images)[0])
       real_detail.update(images)
     labels = np.concatenate(labels)[:self.num_samples]
     real_features = np.concatenate(real_features)[:self.num_samples]

@@ -53,20 +53,18 @@ def measure(workdir: str, rates=RATES, num_examples: int = 1024, network: str = 
   tokenize, detokenize = jax.jit(tokenizer.tokenize), jax.jit(tokenizer.detokenize)
   images, labels = held_out(tokenizer.config.data.eval, num_examples)
   tokens = map_batches(lambda x: tokenize(tokenizer.variables, x), images, batch_size)
-  features = networks.fid_feature_fn(network)
-  classify = networks.class_probability_fn(network)
-  real = feature_statistics([map_batches(features, images, 256)])
+  judge = networks.judge_fn(network)
+  real = feature_statistics([judge(images)[0]])
   rng, rows = np.random.default_rng(seed), []
   for rate in rates:
     decoded = to_uint8(map_batches(lambda t: detokenize(tokenizer.variables, t),
                                    corrupt(tokens, rate, rng), batch_size))
+    features, probs = judge(decoded)
     row = {"tokenizer": workdir, "rate": rate,
-           "fid": frechet_distance(*feature_statistics([map_batches(features, decoded, 256)]),
-                                   *real),
+           "fid": frechet_distance(*feature_statistics([features]), *real),
            "psnr": psnr(decoded, images)}
-    if classify is not None:
-      predicted = np.argmax(map_batches(classify, decoded, 256), axis=-1)
-      row["class_consistency"] = float(np.mean(predicted == labels))
+    if probs is not None:
+      row["class_consistency"] = float(np.mean(np.argmax(probs, axis=-1) == labels))
     rows.append(row)
   return rows
 
