@@ -121,8 +121,8 @@ def _cell(row: dict, column: str) -> str:
 
 
 def write_tables(rows: list[dict], out: str) -> str:
-  metrics = ([m for m, _, _ in METRICS if any(m in r for r in rows)]
-             + [m for m in TABLE_ONLY if any(m in r for r in rows)] + ["eval/recon/perplexity"])
+  metrics = [m for m in [m for m, _, _ in METRICS] + TABLE_ONLY + ["eval/recon/perplexity"]
+             if any(m in r for r in rows)]
   seeds = any(r.get("seeds", 1) > 1 for r in rows)
   columns = ["run", "quantizer", "codebook_size", "levels", "step"] + ["seeds"] * seeds + metrics
   with open(os.path.join(out, "results.csv"), "w", newline="") as f:
