@@ -148,10 +148,20 @@ def plot(rows: list[dict], out: str, figure: str) -> str:
   fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
   for ax, (metric, label, _) in zip(axes[0], metrics):
     if figure == "levels":
+      # One colour per smallest level (arXiv 2309.15505, Fig. 10), each point labelled by its
+      # levels: a colour bar would squeeze 3..8 into one shade beside a 64.
       fsq = [r for r in rows if r["quantizer"] == "fsq" and metric in r]
-      points = ax.scatter([r["codebook_size"] for r in fsq], [r[metric] for r in fsq],
-                          c=[r["min_level"] for r in fsq], cmap="viridis")
-      fig.colorbar(points, ax=ax, label="smallest L_i")
+      smallest = sorted({r["min_level"] for r in fsq})
+      colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(smallest)))
+      for level, colour in zip(smallest, colours):
+        group = [r for r in fsq if r["min_level"] == level]
+        ax.errorbar([r["codebook_size"] for r in group], [r[metric] for r in group],
+                    yerr=[r.get(f"{metric}/sd", 0.0) for r in group], fmt="o",
+                    color=colour, capsize=3, label=f"min L_i = {level}")
+      for r in fsq:
+        ax.annotate(r["levels"], (r["codebook_size"], r[metric]), fontsize=6,
+                    xytext=(4, 2), textcoords="offset points")
+      ax.legend(fontsize=7)
     else:
       for quantizer in sorted({r["quantizer"] for r in rows}):
         runs = sorted((r for r in rows if r["quantizer"] == quantizer and metric in r),

@@ -164,6 +164,16 @@ def test_seeds_copy_the_sweep_and_reproduce_averages_them(tmp_path):
   assert "| vq_64 | vq | 64 |  |  | 1 | 25.000 |" in table
 
 
+def test_the_levels_figure_groups_fsq_runs_by_smallest_level(tmp_path):
+  rows = [{"run": f"fsq_{levels}", "quantizer": "fsq", "codebook_size": size, "levels": levels,
+           "min_level": smallest, "eval/recon/psnr": psnr, "eval/recon/psnr/sd": 0.1}
+          for levels, size, smallest, psnr in [("3-3-3-3-3", 243, 3, 26.6), ("8-6-5", 240, 5, 26.9),
+                                               ("64-64", 4096, 64, 27.2)]]
+  rows.append({"run": "vq_256", "quantizer": "vq", "codebook_size": 256, "eval/recon/psnr": 25.0})
+  path = reproduce.plot(rows, str(tmp_path), "levels")
+  assert path.endswith("levels.png") and os.path.getsize(path) > 10_000
+
+
 def test_seed_copies_read_the_seed_copies_of_the_runs_they_need(tmp_path):
   runs = [{"name": "tok", "config": "c"}, {"name": "tok_big", "config": "c"},
           {"name": "tokens_tok", "tokenize": "tok", "num_examples": 8, "after": ["tok"]},
