@@ -40,6 +40,7 @@ from uvim import results as uvim_results
 from uvim import table2 as uvim_table2
 
 SEED_SUFFIX = re.compile(r"_seed\d+$")
+LABELS = {"fsq": "FSQ", "ifsq": "FSQ, iFSQ's bound", "vq": "VQ"}
 # Plotted when present, in this order: (metric, label, lower is better).
 METRICS = [("eval/recon/fid", "reconstruction FID", True),
            ("eval/recon/psnr", "reconstruction PSNR (dB)", False),
@@ -168,7 +169,7 @@ def plot(rows: list[dict], out: str, figure: str) -> str:
                       key=lambda r: r["codebook_size"])
         ax.errorbar([r["codebook_size"] for r in runs], [r[metric] for r in runs],
                     yerr=[r.get(f"{metric}/sd", 0.0) for r in runs], fmt="o-", capsize=3,
-                    label=quantizer.upper())
+                    label=LABELS.get(quantizer, quantizer))
       ax.legend()
     if metric == "eval/recon/usage":
       ax.set_ylim(0.0, 1.05)
