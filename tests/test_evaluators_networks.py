@@ -44,11 +44,11 @@ def test_the_judge_gives_features_and_class_probabilities_in_one_pass(tmp_path, 
   np.testing.assert_array_equal(features, net.features(x))
   np.testing.assert_array_equal(probs, net.class_probabilities(x))
   np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
-  # Inception: no classifier, and any number of images in batches of JUDGE_BATCH (here 2: the
-  # last batch of 3 images padded), each row its own image's features.
+  # Inception: no classifier, and any number of images in batches of INCEPTION_BATCH (here 2:
+  # the last batch of 3 images padded), each row its own image's features.
   path = tmp_path / "inception.npz"
   np.savez(path, **random_variables())
-  monkeypatch.setattr(networks, "JUDGE_BATCH", 2)
+  monkeypatch.setattr(networks, "INCEPTION_BATCH", 2)
   features, probs = networks.judge_fn("inception", str(path))(_images(6, n=3, size=32))
   alone = networks.fid_feature_fn("inception", str(path))(_images(6, n=3, size=32)[2:])
   assert probs is None and features.shape == (3, 2048)

@@ -30,8 +30,8 @@ from fsq.images import map_batches
 # their committed weights come from.
 SCENES_SEEDS = {"scenes" + (f"_seed{k}" if k else ""): k for k in scenes_features.COMMITTED_SEEDS}
 NETWORKS = (*SCENES_SEEDS, "inception")
-# Images per Inception call of judge_fn: 256 at 299 px is ~0.3 GB of input.
-JUDGE_BATCH = 256
+# Images per Inception call of fid_feature_fn: 256 at 299 px is ~0.3 GB of input.
+INCEPTION_BATCH = 256
 # Inception blocks at 35x35, 17x17 and 8x8: one map per resolution.
 INCEPTION_PERCEPTUAL_BLOCKS = ("Mixed_5d", "Mixed_6e", "Mixed_7c")
 
@@ -87,21 +87,24 @@ def _scenes_network(name: str, weights: str) -> scenes_features.ScenesNetwork:
 
 
 def fid_feature_fn(name: str, weights: str = "") -> Callable[[np.ndarray], np.ndarray]:
-  """`features(images_nhwc uint8 or [-1, 1]) -> (N, D) float32`: scenes (256-d) or pool3."""
+  """`features(images_nhwc uint8 or [-1, 1]) -> (N, D) float32`: scenes (256-d) or pool3, for any
+  N (in batches: INCEPTION_BATCH for Inception, the network's own for scenes)."""
   _check(name)
   if name in SCENES_SEEDS:
     return _scenes_network(name, weights).features
-  return inception.make_feature_fn(inception.load_variables(weights or inception.DEFAULT_NPZ))
+  features = inception.make_feature_fn(
+      inception.load_variables(weights or inception.DEFAULT_NPZ))
+  return lambda images_nhwc: map_batches(features, np.asarray(images_nhwc),
+                                         min(INCEPTION_BATCH, len(images_nhwc)))
 
 
 def judge_fn(name: str, weights: str = ""
              ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]:
   """`judge(images_nhwc) -> (FID features (N, D), class probabilities (N, classes) or None)` in
-  one forward pass over batches of JUDGE_BATCH, for any N: the scenes network's classifier head
-  shares it; Inception has none (the FID graph stops at pool3)."""
+  one forward pass, for any N: the scenes network's classifier head shares it; Inception has
+  none (the FID graph stops at pool3)."""
   _check(name)
   if name in SCENES_SEEDS:
     return _scenes_network(name, weights)
   features = fid_feature_fn(name, weights)
-  return lambda images_nhwc: (
-      map_batches(features, images_nhwc, min(JUDGE_BATCH, len(images_nhwc))), None)
+  return lambda images_nhwc: (features(images_nhwc), None)
