@@ -181,6 +181,7 @@ def plot(rows: list[dict], out: str, figure: str) -> str:
   fig.tight_layout()
   path = os.path.join(out, f"{figure}.png")
   fig.savefig(path, dpi=120)
+  plt.close(fig)
   return path
 
 

@@ -95,6 +95,10 @@ def test_runs_come_after_the_runs_they_need(tmp_path):
   with pytest.raises(ValueError, match="'a': \\['missing'\\]"):
     sweep.load_sweep(_write_sweep(tmp_path / "m.py",
                                   [{"name": "a", "config": "c", "after": ["missing"]}]))
+  # run_runs given such a list directly trains nothing and says which runs wait on what.
+  with pytest.raises(SystemExit, match="not in the sweep: {'a': \\['missing'\\]}"):
+    sweep.run_runs([{"name": "a", "config": "c", "after": ["missing"]}], str(tmp_path / "r"))
+  assert not os.path.exists(tmp_path / "r" / "a")
 
 
 def test_a_failed_run_skips_the_runs_that_need_it(tmp_path, capsys):
@@ -164,14 +168,31 @@ def test_seeds_copy_the_sweep_and_reproduce_averages_them(tmp_path):
   assert "| vq_64 | vq | 64 |  |  | 1 | 25.000 |" in table
 
 
-def test_the_levels_figure_groups_fsq_runs_by_smallest_level(tmp_path):
+def test_the_levels_figure_groups_fsq_runs_by_smallest_level(tmp_path, monkeypatch):
+  import matplotlib.figure
+  saved = []
+  save = matplotlib.figure.Figure.savefig
+  monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                      lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))[1])
   rows = [{"run": f"fsq_{levels}", "quantizer": "fsq", "codebook_size": size, "levels": levels,
            "min_level": smallest, "eval/recon/psnr": psnr, "eval/recon/psnr/sd": 0.1}
           for levels, size, smallest, psnr in [("3-3-3-3-3", 243, 3, 26.6), ("8-6-5", 240, 5, 26.9),
                                                ("64-64", 4096, 64, 27.2)]]
   rows.append({"run": "vq_256", "quantizer": "vq", "codebook_size": 256, "eval/recon/psnr": 25.0})
+  rows.append({"run": "fsq_8-8", "quantizer": "fsq", "codebook_size": 64, "levels": "8-8",
+               "min_level": 8, "eval/recon/usage": 1.0})  # No PSNR: not on the PSNR axis.
   path = reproduce.plot(rows, str(tmp_path), "levels")
   assert path.endswith("levels.png") and os.path.getsize(path) > 10_000
+  psnr_ax = saved[0].axes[0]
+  assert psnr_ax.get_ylabel() == "reconstruction PSNR (dB)"
+  # One colour and legend entry per smallest level, in order; VQ and the run without PSNR absent.
+  assert [t.get_text() for t in psnr_ax.get_legend().get_texts()] == [
+      "min L_i = 3", "min L_i = 5", "min L_i = 64"]
+  points = [line.get_xydata().tolist() for line in psnr_ax.get_lines() if line.get_marker() == "o"]
+  assert points == [[[243, 26.6]], [[240, 26.9]], [[4096, 27.2]]]
+  colours = {tuple(line.get_color()) for line in psnr_ax.get_lines() if line.get_marker() == "o"}
+  assert len(colours) == 3
+  assert sorted(t.get_text() for t in psnr_ax.texts) == ["3-3-3-3-3", "64-64", "8-6-5"]
 
 
 def test_seed_copies_read_the_seed_copies_of_the_runs_they_need(tmp_path):
