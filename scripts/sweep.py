@@ -188,8 +188,9 @@ def run_runs(runs: list[dict], root: str, parallel: int = 0) -> None:
           failed.append(name)
         else:
           done.add(name)
-  if todo:  # Only a list that load_sweep did not order: runs waiting on runs not in it.
-    sys.exit(f"runs wait on runs that are not in the sweep: "
+  # Left waiting only in a list that load_sweep did not order (unknown needs or a cycle).
+  if todo:
+    sys.exit(f"runs wait on unknown runs or on each other: "
              f"{ {r['name']: r.get('after') for r in todo} }")
   if failed or skipped:
     sys.exit(f"{len(failed)} run(s) failed: {', '.join(failed)}"

@@ -96,7 +96,8 @@ def test_runs_come_after_the_runs_they_need(tmp_path):
     sweep.load_sweep(_write_sweep(tmp_path / "m.py",
                                   [{"name": "a", "config": "c", "after": ["missing"]}]))
   # run_runs given such a list directly trains nothing and says which runs wait on what.
-  with pytest.raises(SystemExit, match="not in the sweep: {'a': \\['missing'\\]}"):
+  with pytest.raises(SystemExit,
+                     match="wait on unknown runs or on each other: {'a': \\['missing'\\]}"):
     sweep.run_runs([{"name": "a", "config": "c", "after": ["missing"]}], str(tmp_path / "r"))
   assert not os.path.exists(tmp_path / "r" / "a")
 
@@ -188,10 +189,10 @@ def test_the_levels_figure_groups_fsq_runs_by_smallest_level(tmp_path, monkeypat
   # One colour and legend entry per smallest level, in order; VQ and the run without PSNR absent.
   assert [t.get_text() for t in psnr_ax.get_legend().get_texts()] == [
       "min L_i = 3", "min L_i = 5", "min L_i = 64"]
-  points = [line.get_xydata().tolist() for line in psnr_ax.get_lines() if line.get_marker() == "o"]
-  assert points == [[[243, 26.6]], [[240, 26.9]], [[4096, 27.2]]]
-  colours = {tuple(line.get_color()) for line in psnr_ax.get_lines() if line.get_marker() == "o"}
-  assert len(colours) == 3
+  markers = [line for line in psnr_ax.get_lines() if line.get_marker() == "o"]  # Not the caps.
+  assert [line.get_xydata().tolist() for line in markers] == [[[243, 26.6]], [[240, 26.9]],
+                                                             [[4096, 27.2]]]
+  assert len({tuple(line.get_color()) for line in markers}) == 3
   assert sorted(t.get_text() for t in psnr_ax.texts) == ["3-3-3-3-3", "64-64", "8-6-5"]
 
 
